@@ -1,0 +1,275 @@
+//! [`Channel`]: one HTTP/2 connection to a server, shared by every call made through it.
+
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::client::{ResponseFuture, SendRequest};
+use h2::SendStream;
+use http::header::{HeaderValue, CONTENT_TYPE, TE, USER_AGENT};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
+use crate::metadata::MetadataMap;
+use crate::{timeout, Status};
+
+/// A cheap-to-clone handle to a server, safe to share across tasks; every call made through
+/// it (or its clones) is multiplexed over one HTTP/2 connection. If the connection breaks,
+/// the next call reconnects.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), rgrpc_runtime::Status> {
+/// use rgrpc_runtime::Channel;
+///
+/// let channel = Channel::connect("http://127.0.0.1:50051").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Channel {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    scheme: Scheme,
+    authority: Authority,
+    target: String,
+    config: ChannelBuilder,
+    user_agent: HeaderValue,
+    /// The live connection and its generation; the lock is held only to clone or replace it.
+    conn: Mutex<Option<(u64, SendRequest<Bytes>)>>,
+    /// Serializes reconnects; only taken on the slow path, when no connection works.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+/// Options for a [`Channel`]; made by [`Channel::builder`].
+#[derive(Clone, Debug)]
+pub struct ChannelBuilder {
+    uri: String,
+    max_receive_message_size: usize,
+    connect_timeout: Option<Duration>,
+    initial_stream_window: u32,
+    initial_connection_window: u32,
+    max_frame_size: u32,
+}
+
+impl ChannelBuilder {
+    /// The largest message the client accepts; larger ones fail with `RESOURCE_EXHAUSTED`.
+    /// Default 4 MiB.
+    pub fn max_receive_message_size(mut self, bytes: usize) -> Self {
+        self.max_receive_message_size = bytes;
+        self
+    }
+
+    /// Gives up connecting after this long (default: no limit beyond the OS's).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// The HTTP/2 flow-control window per stream (default 1 MiB).
+    pub fn initial_stream_window_size(mut self, bytes: u32) -> Self {
+        self.initial_stream_window = bytes;
+        self
+    }
+
+    /// The HTTP/2 flow-control window for the whole connection (default 2 MiB).
+    pub fn initial_connection_window_size(mut self, bytes: u32) -> Self {
+        self.initial_connection_window = bytes;
+        self
+    }
+
+    /// Connects now, failing with `UNAVAILABLE` if the server cannot be reached.
+    pub async fn connect(self) -> Result<Channel, Status> {
+        let channel = self.connect_lazy()?;
+        channel.reconnect(None).await?;
+        Ok(channel)
+    }
+
+    /// Returns at once; the connection is made by the first call.
+    pub fn connect_lazy(self) -> Result<Channel, Status> {
+        let uri: Uri = self
+            .uri
+            .parse()
+            .map_err(|e| Status::invalid_argument(format!("invalid uri {:?}: {e}", self.uri)))?;
+        let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
+        if scheme != Scheme::HTTP {
+            return Err(Status::unimplemented(format!(
+                "scheme {scheme} is not supported yet; use http://"
+            )));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| Status::invalid_argument(format!("uri {:?} has no host", self.uri)))?;
+        let target = match authority.port_u16() {
+            Some(_) => authority.as_str().to_owned(),
+            None => format!("{}:80", authority.host()),
+        };
+        let user_agent =
+            HeaderValue::from_static(concat!("grpc-rust-rgrpc/", env!("CARGO_PKG_VERSION")));
+        Ok(Channel {
+            inner: Arc::new(Inner {
+                scheme,
+                authority,
+                target,
+                config: self,
+                user_agent,
+                conn: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+}
+
+impl Channel {
+    /// Connects to `uri` (`http://host:port`) with default options.
+    pub async fn connect(uri: &str) -> Result<Channel, Status> {
+        Channel::builder(uri).connect().await
+    }
+
+    /// Starts configuring a channel to `uri`.
+    pub fn builder(uri: &str) -> ChannelBuilder {
+        ChannelBuilder {
+            uri: uri.to_owned(),
+            max_receive_message_size: DEFAULT_MAX_RECEIVE_SIZE,
+            connect_timeout: None,
+            initial_stream_window: 1024 * 1024,
+            initial_connection_window: 2 * 1024 * 1024,
+            max_frame_size: 16 * 1024,
+        }
+    }
+
+    pub(crate) fn max_receive_message_size(&self) -> usize {
+        self.inner.config.max_receive_message_size
+    }
+
+    /// Opens a stream for `path` and sends the request headers.
+    pub(crate) async fn start(
+        &self,
+        path: &'static str,
+        metadata: MetadataMap,
+        deadline: Option<Instant>,
+    ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
+        let mut send = self.ready().await?;
+        let head = self.request_head(path, metadata, deadline)?;
+        send.send_request(head, false)
+            .map_err(|e| Status::from_h2(&e))
+    }
+
+    fn request_head(
+        &self,
+        path: &'static str,
+        metadata: MetadataMap,
+        deadline: Option<Instant>,
+    ) -> Result<http::Request<()>, Status> {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.inner.scheme.clone());
+        parts.authority = Some(self.inner.authority.clone());
+        parts.path_and_query = Some(PathAndQuery::from_static(path));
+        let uri = Uri::from_parts(parts)
+            .map_err(|e| Status::internal(format!("invalid method path {path:?}: {e}")))?;
+
+        let mut headers = metadata.into_outgoing();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+        headers.insert(USER_AGENT, self.inner.user_agent.clone());
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Status::deadline_exceeded(
+                    "deadline exceeded before the call started",
+                ));
+            }
+            headers.insert("grpc-timeout", timeout::format(left));
+        }
+        let mut request = http::Request::new(());
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri;
+        *request.version_mut() = http::Version::HTTP_2;
+        *request.headers_mut() = headers;
+        Ok(request)
+    }
+
+    /// A connection handle ready to open a stream, reconnecting once if the cached connection
+    /// has gone away.
+    async fn ready(&self) -> Result<SendRequest<Bytes>, Status> {
+        let cached = self
+            .inner
+            .conn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (generation, mut send) = match cached {
+            Some(conn) => conn,
+            None => self.reconnect(None).await?,
+        };
+        if poll_fn(|cx| send.poll_ready(cx)).await.is_ok() {
+            return Ok(send);
+        }
+        let (_, mut send) = self.reconnect(Some(generation)).await?;
+        poll_fn(|cx| send.poll_ready(cx))
+            .await
+            .map_err(|e| Status::from_h2(&e))?;
+        Ok(send)
+    }
+
+    /// Makes a new connection unless another task already replaced `stale`.
+    async fn reconnect(&self, stale: Option<u64>) -> Result<(u64, SendRequest<Bytes>), Status> {
+        let _connecting = self.inner.connecting.lock().await;
+        let current = self
+            .inner
+            .conn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some((generation, send)) = current {
+            if Some(generation) != stale {
+                return Ok((generation, send));
+            }
+        }
+        let send = self.dial().await?;
+        let generation = stale.map_or(0, |g| g + 1);
+        *self.inner.conn.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((generation, send.clone()));
+        Ok((generation, send))
+    }
+
+    async fn dial(&self) -> Result<SendRequest<Bytes>, Status> {
+        let config = &self.inner.config;
+        let connect = TcpStream::connect(self.inner.target.as_str());
+        let tcp = match config.connect_timeout {
+            Some(limit) => tokio::time::timeout(limit, connect)
+                .await
+                .map_err(|_| Status::unavailable("timed out connecting"))?,
+            None => connect.await,
+        }
+        .map_err(|e| Status::unavailable(format!("connect {}: {e}", self.inner.target)))?;
+        // Small gRPC frames must not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+        let (send, connection) = h2::client::Builder::new()
+            .initial_window_size(config.initial_stream_window)
+            .initial_connection_window_size(config.initial_connection_window)
+            .max_frame_size(config.max_frame_size)
+            .handshake::<_, Bytes>(tcp)
+            .await
+            .map_err(|e| Status::unavailable(format!("HTTP/2 handshake: {e}")))?;
+        let target = self.inner.target.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%target, error = %e, "connection closed");
+            }
+        });
+        Ok(send)
+    }
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("target", &self.inner.target)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,31 @@
+//! Turning messages into bytes and back: the [`Codec`] trait, the gRPC length-prefixed
+//! framing, and the rust-protobuf v3 codec used by generated code.
+
+pub mod framing;
+#[cfg(feature = "protobuf")]
+mod protobuf;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::Status;
+
+#[cfg(feature = "protobuf")]
+pub use self::protobuf::ProtobufCodec;
+
+/// Serializes outgoing messages and parses incoming ones.
+///
+/// A codec is stateless and cheap to create: the runtime makes one with `Default` wherever it
+/// needs one. Nothing outside `codec::protobuf` knows about rust-protobuf, so a codec for prost
+/// or protobuf v4 messages is a drop-in.
+pub trait Codec: Default + Send + Sync + 'static {
+    /// The message type this side sends.
+    type Encode: Send + 'static;
+    /// The message type this side receives.
+    type Decode: Send + 'static;
+
+    /// Appends the serialized form of `item` to `dst`.
+    fn encode(&self, item: &Self::Encode, dst: &mut BytesMut) -> Result<(), Status>;
+
+    /// Parses one complete message.
+    fn decode(&self, src: Bytes) -> Result<Self::Decode, Status>;
+}

@@ -1,0 +1,152 @@
+//! [`Request`]: a message with the metadata, deadline and cancellation of its call.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::cancel::Cancellation;
+use crate::metadata::MetadataMap;
+
+/// An outgoing request on the client, or an incoming one in a server handler.
+///
+/// ```
+/// use std::time::Duration;
+/// use rgrpc_runtime::Request;
+///
+/// let req = Request::new("payload")
+///     .with_timeout(Duration::from_millis(200))
+///     .with_metadata("x-trace", "abc");
+/// assert_eq!(req.metadata().get("x-trace"), Some("abc"));
+/// ```
+#[derive(Debug)]
+pub struct Request<T> {
+    message: T,
+    metadata: MetadataMap,
+    deadline: Option<Instant>,
+    cancellation: Cancellation,
+}
+
+impl<T> Request<T> {
+    /// Wraps a message with empty metadata and no deadline.
+    pub fn new(message: T) -> Request<T> {
+        Request {
+            message,
+            metadata: MetadataMap::new(),
+            deadline: None,
+            cancellation: Cancellation::never(),
+        }
+    }
+
+    pub(crate) fn from_server(
+        message: T,
+        metadata: MetadataMap,
+        deadline: Option<Instant>,
+        cancellation: Cancellation,
+    ) -> Request<T> {
+        Request {
+            message,
+            metadata,
+            deadline,
+            cancellation,
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &T {
+        &self.message
+    }
+
+    /// Mutable access to the message.
+    pub fn message_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
+    /// Takes the message out.
+    pub fn into_message(self) -> T {
+        self.message
+    }
+
+    /// The request metadata (headers).
+    pub fn metadata(&self) -> &MetadataMap {
+        &self.metadata
+    }
+
+    /// Mutable access to the request metadata.
+    pub fn metadata_mut(&mut self) -> &mut MetadataMap {
+        &mut self.metadata
+    }
+
+    /// Adds an ASCII metadata entry.
+    ///
+    /// # Panics
+    ///
+    /// If `key` or `value` is not valid metadata (see [`MetadataMap::insert`]); use
+    /// [`Request::metadata_mut`] to handle that as an error.
+    pub fn with_metadata(mut self, key: &str, value: &str) -> Request<T> {
+        if let Err(e) = self.metadata.append(key, value) {
+            panic!("invalid metadata {key:?}: {e}");
+        }
+        self
+    }
+
+    /// Sets the call's deadline to `timeout` from now. The client sends it as `grpc-timeout`
+    /// and also enforces it locally.
+    pub fn with_timeout(mut self, timeout: Duration) -> Request<T> {
+        self.set_timeout(timeout);
+        self
+    }
+
+    /// Sets the call's deadline to `timeout` from now.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.deadline = Instant::now().checked_add(timeout);
+    }
+
+    /// The call's deadline, if it has one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Time left until the deadline (zero once passed), if there is one.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Fires when the client cancels the call or its deadline passes (server side). Requests
+    /// built on the client never fire.
+    pub fn cancellation(&self) -> &Cancellation {
+        &self.cancellation
+    }
+
+    /// Replaces the message, keeping metadata and deadline.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Request<U> {
+        Request {
+            message: f(self.message),
+            metadata: self.metadata,
+            deadline: self.deadline,
+            cancellation: self.cancellation,
+        }
+    }
+
+    pub(crate) fn into_parts(self) -> (T, MetadataMap, Option<Instant>) {
+        (self.message, self.metadata, self.deadline)
+    }
+}
+
+/// Anything a generated client method accepts as a request: a bare message or a [`Request`].
+pub trait IntoRequest<T> {
+    /// Wraps the value in a [`Request`] if it is not one already.
+    fn into_request(self) -> Request<T>;
+}
+
+impl<T> IntoRequest<T> for T {
+    fn into_request(self) -> Request<T> {
+        Request::new(self)
+    }
+}
+
+impl<T> IntoRequest<T> for Request<T> {
+    fn into_request(self) -> Request<T> {
+        self
+    }
+}

@@ -1,0 +1,295 @@
+//! [`ServerCall`]: one accepted request, and the four ways a handler runs on it.
+//!
+//! Each runner spawns one task per call that races the handler against the call's deadline
+//! and a client reset; whichever ends first decides what goes on the wire.
+
+use std::future::{poll_fn, Future};
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use h2::server::SendResponse;
+use h2::RecvStream;
+use http::header::HeaderValue;
+use http::HeaderMap;
+use tokio::time::Instant;
+
+use super::sender::{lock, response_head, Outbound, ResponseSender};
+use crate::cancel::Cancellation;
+use crate::codec::{framing, Codec};
+use crate::metadata::MetadataMap;
+use crate::streaming::{Inbound, Streaming};
+use crate::{Request, Response, Status};
+
+/// An accepted call, handed by the router to a [`super::Service`]. Generated code picks the
+/// runner that matches the method's shape.
+pub struct ServerCall {
+    headers: HeaderMap,
+    body: RecvStream,
+    respond: SendResponse<Bytes>,
+    deadline: Option<Instant>,
+    max_receive: usize,
+}
+
+enum Outcome<T> {
+    Done(T),
+    Reset,
+    DeadlineExceeded,
+}
+
+/// Polls `work` until it finishes, the client resets the stream, or the deadline passes. On
+/// the latter two, fires `cancel` before `work` is dropped.
+async fn guard<T>(
+    work: impl Future<Output = T>,
+    deadline: Option<Instant>,
+    cancel: &Cancellation,
+    mut reset: impl FnMut(&mut Context<'_>) -> Poll<()>,
+) -> Outcome<T> {
+    tokio::pin!(work);
+    let expiry = async {
+        match deadline {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expiry);
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(Outcome::Done(out));
+        }
+        if reset(cx).is_ready() {
+            cancel.fire();
+            return Poll::Ready(Outcome::Reset);
+        }
+        if expiry.as_mut().poll(cx).is_ready() {
+            cancel.fire();
+            return Poll::Ready(Outcome::DeadlineExceeded);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+fn deadline_status() -> Status {
+    Status::deadline_exceeded("deadline exceeded")
+}
+
+impl ServerCall {
+    pub(crate) fn new(
+        headers: HeaderMap,
+        body: RecvStream,
+        respond: SendResponse<Bytes>,
+        deadline: Option<Instant>,
+        max_receive: usize,
+    ) -> ServerCall {
+        ServerCall {
+            headers,
+            body,
+            respond,
+            deadline,
+            max_receive,
+        }
+    }
+
+    /// Answers at once with `status`, as a trailers-only response.
+    pub fn reject(mut self, status: Status) {
+        send_trailers_only(&mut self.respond, &status);
+    }
+
+    /// Answers `UNIMPLEMENTED` for a method the service does not have.
+    pub fn unimplemented(self, service: &str, method: &str) {
+        self.reject(Status::unimplemented(format!(
+            "unknown method {method} for service {service}"
+        )));
+    }
+
+    fn inbound<T, C: Codec<Decode = T>>(body: RecvStream, max_receive: usize) -> Streaming<T> {
+        Streaming::new::<C>(Inbound::server(body, max_receive))
+    }
+
+    /// Runs a unary handler.
+    pub fn unary<C, F, Fut>(self, handler: F)
+    where
+        C: Codec,
+        F: FnOnce(Request<C::Decode>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
+    {
+        tokio::spawn(async move {
+            let ServerCall {
+                headers,
+                body,
+                mut respond,
+                deadline,
+                max_receive,
+            } = self;
+            let cancel = Cancellation::new();
+            let work = async {
+                let mut requests = Self::inbound::<_, C>(body, max_receive);
+                let message = single_request(&mut requests).await?;
+                drop(requests);
+                let metadata = MetadataMap::from_headers(headers);
+                handler(Request::from_server(
+                    message,
+                    metadata,
+                    deadline,
+                    cancel.clone(),
+                ))
+                .await
+            };
+            match guard(work, deadline, &cancel, |cx| {
+                respond.poll_reset(cx).map(drop)
+            })
+            .await
+            {
+                Outcome::Done(Ok(response)) => send_unary::<C>(&mut respond, response),
+                Outcome::Done(Err(status)) => send_trailers_only(&mut respond, &status),
+                Outcome::DeadlineExceeded => send_trailers_only(&mut respond, &deadline_status()),
+                Outcome::Reset => {}
+            }
+        });
+    }
+
+    /// Runs a client-streaming handler.
+    pub fn client_streaming<C, F, Fut>(self, handler: F)
+    where
+        C: Codec,
+        F: FnOnce(Request<Streaming<C::Decode>>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
+    {
+        tokio::spawn(async move {
+            let ServerCall {
+                headers,
+                body,
+                mut respond,
+                deadline,
+                max_receive,
+            } = self;
+            let cancel = Cancellation::new();
+            let requests = Self::inbound::<_, C>(body, max_receive);
+            let metadata = MetadataMap::from_headers(headers);
+            let request = Request::from_server(requests, metadata, deadline, cancel.clone());
+            match guard(handler(request), deadline, &cancel, |cx| {
+                respond.poll_reset(cx).map(drop)
+            })
+            .await
+            {
+                Outcome::Done(Ok(response)) => send_unary::<C>(&mut respond, response),
+                Outcome::Done(Err(status)) => send_trailers_only(&mut respond, &status),
+                Outcome::DeadlineExceeded => send_trailers_only(&mut respond, &deadline_status()),
+                Outcome::Reset => {}
+            }
+        });
+    }
+
+    /// Runs a server-streaming handler.
+    pub fn server_streaming<C, F, Fut>(self, handler: F)
+    where
+        C: Codec,
+        F: FnOnce(Request<C::Decode>, ResponseSender<C::Encode>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), Status>> + Send + 'static,
+    {
+        tokio::spawn(async move {
+            let ServerCall {
+                headers,
+                body,
+                respond,
+                deadline,
+                max_receive,
+            } = self;
+            let cancel = Cancellation::new();
+            let out = Outbound::new(respond);
+            let sender = ResponseSender::new(out.clone(), encode_with::<C>);
+            let work = async {
+                let mut requests = Self::inbound::<_, C>(body, max_receive);
+                let message = single_request(&mut requests).await?;
+                drop(requests);
+                let metadata = MetadataMap::from_headers(headers);
+                let request = Request::from_server(message, metadata, deadline, cancel.clone());
+                handler(request, sender).await
+            };
+            let outcome = guard(work, deadline, &cancel, |cx| lock(&out).poll_reset(cx)).await;
+            finish_streaming(&out, outcome);
+        });
+    }
+
+    /// Runs a bidirectional-streaming handler.
+    pub fn streaming<C, F, Fut>(self, handler: F)
+    where
+        C: Codec,
+        F: FnOnce(Request<Streaming<C::Decode>>, ResponseSender<C::Encode>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), Status>> + Send + 'static,
+    {
+        tokio::spawn(async move {
+            let ServerCall {
+                headers,
+                body,
+                respond,
+                deadline,
+                max_receive,
+            } = self;
+            let cancel = Cancellation::new();
+            let out = Outbound::new(respond);
+            let sender = ResponseSender::new(out.clone(), encode_with::<C>);
+            let requests = Self::inbound::<_, C>(body, max_receive);
+            let metadata = MetadataMap::from_headers(headers);
+            let request = Request::from_server(requests, metadata, deadline, cancel.clone());
+            let outcome = guard(handler(request, sender), deadline, &cancel, |cx| {
+                lock(&out).poll_reset(cx)
+            })
+            .await;
+            finish_streaming(&out, outcome);
+        });
+    }
+}
+
+fn encode_with<C: Codec>(item: &C::Encode, buf: &mut BytesMut) -> Result<Bytes, Status> {
+    framing::encode(&C::default(), item, buf)
+}
+
+fn finish_streaming(out: &super::sender::SharedOutbound, outcome: Outcome<Result<(), Status>>) {
+    match outcome {
+        Outcome::Done(result) => lock(out).finish(result),
+        Outcome::DeadlineExceeded => lock(out).finish(Err(deadline_status())),
+        Outcome::Reset => {}
+    }
+}
+
+/// Reads the one request message of a unary or server-streaming call.
+async fn single_request<T>(requests: &mut Streaming<T>) -> Result<T, Status> {
+    let message = requests
+        .message()
+        .await?
+        .ok_or_else(|| Status::internal("client sent no request message"))?;
+    if requests.message().await?.is_some() {
+        return Err(Status::internal(
+            "client sent more than one request message to a unary method",
+        ));
+    }
+    Ok(message)
+}
+
+fn send_unary<C: Codec>(respond: &mut SendResponse<Bytes>, response: Response<C::Encode>) {
+    let (message, metadata, trailers) = response.into_parts();
+    let frame = match framing::encode(&C::default(), &message, &mut BytesMut::new()) {
+        Ok(frame) => frame,
+        Err(status) => return send_trailers_only(respond, &status),
+    };
+    let Ok(mut stream) = respond.send_response(response_head(metadata.into_outgoing()), false)
+    else {
+        return;
+    };
+    // The whole message is already in memory; h2 sends it as the window allows.
+    if stream.send_data(frame, false).is_err() {
+        return;
+    }
+    let mut trailers = trailers.into_outgoing();
+    trailers.insert("grpc-status", HeaderValue::from_static("0"));
+    let _ = stream.send_trailers(trailers);
+}
+
+/// A response that is only a HEADERS frame with END_STREAM, carrying the status
+/// (PROTOCOL-HTTP2, "Trailers-Only").
+pub(crate) fn send_trailers_only(respond: &mut SendResponse<Bytes>, status: &Status) {
+    let mut headers = HeaderMap::new();
+    status.write_trailers(&mut headers);
+    let _ = respond.send_response(response_head(headers), true);
+}

@@ -1,0 +1,13 @@
+//! The server: a [`Server`] accepting connections, a router from `:path` to the registered
+//! [`Service`]s, and the per-call machinery handlers run in.
+
+mod call;
+mod router;
+mod sender;
+#[allow(clippy::module_inception)]
+mod server;
+
+pub use call::ServerCall;
+pub use router::Service;
+pub use sender::ResponseSender;
+pub use server::{Server, ServerBuilder};

@@ -1,0 +1,67 @@
+//! Routing `/package.Service/Method` to the registered services.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::ServerCall;
+
+/// A service the server can route to. Generated `...Server<T>` adapters implement it.
+pub trait Service: Send + Sync + 'static {
+    /// The fully-qualified service name, e.g. `"helloworld.Greeter"`.
+    fn name(&self) -> &'static str;
+
+    /// Starts `method` on `call`; unknown methods answer with
+    /// [`ServerCall::unimplemented`].
+    fn call(&self, method: &str, call: ServerCall);
+}
+
+/// Service name → service.
+#[derive(Default, Clone)]
+pub(crate) struct Router {
+    services: HashMap<&'static str, Arc<dyn Service>>,
+}
+
+impl Router {
+    pub(crate) fn add(&mut self, service: Arc<dyn Service>) {
+        self.services.insert(service.name(), service);
+    }
+
+    pub(crate) fn route(&self, path: &str, call: ServerCall) {
+        let Some((service, method)) = split_path(path) else {
+            return call.reject(crate::Status::unimplemented(format!(
+                "malformed method name: {path:?}"
+            )));
+        };
+        match self.services.get(service) {
+            Some(svc) => svc.call(method, call),
+            None => call.reject(crate::Status::unimplemented(format!(
+                "unknown service {service}"
+            ))),
+        }
+    }
+}
+
+/// `/pkg.Service/Method` → (`pkg.Service`, `Method`).
+fn split_path(path: &str) -> Option<(&str, &str)> {
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    if service.is_empty() || method.is_empty() || method.contains('/') {
+        return None;
+    }
+    Some((service, method))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_path;
+
+    #[test]
+    fn paths() {
+        assert_eq!(split_path("/a.B/C"), Some(("a.B", "C")));
+        assert_eq!(split_path("/B/C"), Some(("B", "C")));
+        assert_eq!(split_path("a.B/C"), None);
+        assert_eq!(split_path("/a.B"), None);
+        assert_eq!(split_path("/a.B/"), None);
+        assert_eq!(split_path("//C"), None);
+        assert_eq!(split_path("/a/b/c"), None);
+    }
+}

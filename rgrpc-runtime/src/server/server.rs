@@ -1,0 +1,308 @@
+//! [`Server`]: binding, the accept loop, per-connection HTTP/2, and graceful shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::RecvStream;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{HeaderMap, StatusCode};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::router::{Router, Service};
+use super::ServerCall;
+use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
+use crate::{timeout, Status};
+
+/// Collects services and options, then binds a [`Server`].
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use rgrpc_runtime::Server;
+///
+/// let server = Server::builder()
+///     // .add_service(GreeterServer::new(MyGreeter))
+///     .bind("127.0.0.1:50051")
+///     .await?;
+/// server.serve_with_shutdown(async { let _ = tokio::signal::ctrl_c().await; }).await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ServerBuilder {
+    router: Router,
+    config: Config,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    max_receive_message_size: usize,
+    max_concurrent_streams: Option<u32>,
+    initial_stream_window: u32,
+    initial_connection_window: u32,
+    shutdown_grace: Duration,
+}
+
+impl ServerBuilder {
+    /// Registers a service; calls are routed to it by its fully-qualified name.
+    pub fn add_service(mut self, service: impl Service) -> Self {
+        self.router.add(Arc::new(service));
+        self
+    }
+
+    /// The largest request message accepted; larger ones fail with `RESOURCE_EXHAUSTED`.
+    /// Default 4 MiB.
+    pub fn max_receive_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_receive_message_size = bytes;
+        self
+    }
+
+    /// Limits concurrent calls per connection (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
+        self.config.max_concurrent_streams = Some(streams);
+        self
+    }
+
+    /// The HTTP/2 flow-control window per stream (default 1 MiB).
+    pub fn initial_stream_window_size(mut self, bytes: u32) -> Self {
+        self.config.initial_stream_window = bytes;
+        self
+    }
+
+    /// The HTTP/2 flow-control window per connection (default 2 MiB).
+    pub fn initial_connection_window_size(mut self, bytes: u32) -> Self {
+        self.config.initial_connection_window = bytes;
+        self
+    }
+
+    /// How long a graceful shutdown waits for in-flight calls before closing connections
+    /// (default 10 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
+    /// Binds the listening socket.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(self.with_listener(listener))
+    }
+
+    /// Uses an already-bound listener.
+    pub fn with_listener(self, listener: TcpListener) -> Server {
+        Server {
+            listener,
+            shared: Arc::new(Shared {
+                router: self.router,
+                config: self.config,
+            }),
+        }
+    }
+
+    /// Binds `addr` and serves until the process ends.
+    pub async fn serve(self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        self.bind(addr).await?.serve().await
+    }
+}
+
+struct Shared {
+    router: Router,
+    config: Config,
+}
+
+/// A bound gRPC server.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Starts building a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            router: Router::default(),
+            config: Config {
+                max_receive_message_size: DEFAULT_MAX_RECEIVE_SIZE,
+                max_concurrent_streams: None,
+                initial_stream_window: 1024 * 1024,
+                initial_connection_window: 2 * 1024 * 1024,
+                shutdown_grace: Duration::from_secs(10),
+            },
+        }
+    }
+
+    /// The address the server listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until the process ends.
+    pub async fn serve(self) -> io::Result<()> {
+        self.serve_with_shutdown(std::future::pending()).await
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully: stops accepting, sends
+    /// GOAWAY so clients open no new calls, lets in-flight calls finish within the grace
+    /// period, then closes what is left.
+    pub async fn serve_with_shutdown(self, signal: impl Future<Output = ()>) -> io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                _ = &mut signal => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((tcp, _peer)) => {
+                        let shared = self.shared.clone();
+                        connections.spawn(serve_connection(tcp, shared, stop_rx.clone()));
+                    }
+                    Err(e) => {
+                        // Usually EMFILE or a connection reset before accept: keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        drop(self.listener);
+        let _ = stop_tx.send(true);
+        let grace = self.shared.config.shutdown_grace;
+        let drained = tokio::time::timeout(grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            connections.shutdown().await;
+        }
+        Ok(())
+    }
+}
+
+async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let _ = tcp.set_nodelay(true);
+    let config = &shared.config;
+    let mut builder = h2::server::Builder::new();
+    builder
+        .initial_window_size(config.initial_stream_window)
+        .initial_connection_window_size(config.initial_connection_window);
+    if let Some(max) = config.max_concurrent_streams {
+        builder.max_concurrent_streams(max);
+    }
+    let handshake = builder.handshake::<_, Bytes>(tcp);
+    let mut conn = tokio::select! {
+        conn = handshake => match conn {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::debug!(error = %e, "HTTP/2 handshake failed");
+                return;
+            }
+        },
+        _ = stop.wait_for(|stop| *stop) => return,
+    };
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            next = conn.accept() => match next {
+                Some(Ok((request, respond))) => dispatch(&shared, request, respond),
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "connection error");
+                    break;
+                }
+                None => break,
+            },
+            _ = stop.wait_for(|stop| *stop), if !stopping => {
+                stopping = true;
+                conn.graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// Validates the request head (PROTOCOL-HTTP2, "Requests") and routes it.
+fn dispatch(shared: &Shared, request: http::Request<RecvStream>, mut respond: SendResponse<Bytes>) {
+    let (parts, body) = request.into_parts();
+    if parts.method != http::Method::POST {
+        return early_abort(
+            &mut respond,
+            StatusCode::METHOD_NOT_ALLOWED,
+            Status::internal(format!("method {} is not POST", parts.method)),
+        );
+    }
+    let grpc_content = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| is_grpc_content_type(v.as_bytes()));
+    if !grpc_content {
+        // The spec asks for 415 so that non-gRPC clients understand the refusal.
+        return early_abort(
+            &mut respond,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Status::internal("invalid gRPC request content-type"),
+        );
+    }
+    let deadline = match parts.headers.get("grpc-timeout") {
+        None => None,
+        Some(value) => match timeout::parse(value.as_bytes()) {
+            Some(t) => Some(Instant::now().checked_add(t).unwrap_or_else(far_future)),
+            None => {
+                return early_abort(
+                    &mut respond,
+                    StatusCode::OK,
+                    Status::internal(format!(
+                        "malformed grpc-timeout: {:?}",
+                        String::from_utf8_lossy(value.as_bytes())
+                    )),
+                )
+            }
+        },
+    };
+    if let Some(encoding) = parts.headers.get("grpc-encoding") {
+        if encoding.as_bytes() != b"identity" {
+            let status = Status::unimplemented(format!(
+                "unsupported grpc-encoding {:?}",
+                String::from_utf8_lossy(encoding.as_bytes())
+            ));
+            let mut headers = HeaderMap::new();
+            status.write_trailers(&mut headers);
+            // Tell the client what we can decode (compression spec, "Negotiation").
+            headers.insert("grpc-accept-encoding", HeaderValue::from_static("identity"));
+            let _ = respond.send_response(super::sender::response_head(headers), true);
+            return;
+        }
+    }
+    let call = ServerCall::new(
+        parts.headers,
+        body,
+        respond,
+        deadline,
+        shared.config.max_receive_message_size,
+    );
+    shared.router.route(parts.uri.path(), call);
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+/// `application/grpc` or `application/grpc+<subtype>` / `application/grpc;params`.
+fn is_grpc_content_type(value: &[u8]) -> bool {
+    match value.strip_prefix(b"application/grpc") {
+        Some(rest) => rest.is_empty() || rest[0] == b'+' || rest[0] == b';',
+        None => false,
+    }
+}
+
+fn early_abort(respond: &mut SendResponse<Bytes>, http_status: StatusCode, status: Status) {
+    let mut headers = HeaderMap::new();
+    status.write_trailers(&mut headers);
+    let mut response = super::sender::response_head(headers);
+    *response.status_mut() = http_status;
+    let _ = respond.send_response(response, true);
+}

@@ -1,0 +1,463 @@
+//! The gRPC status model: a [`Code`] plus a message, binary details and trailing metadata.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
+
+use crate::metadata::MetadataMap;
+
+/// The 17 gRPC status codes (grpc/grpc `doc/statuscodes.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum Code {
+    /// Not an error; returned on success.
+    Ok = 0,
+    /// The operation was cancelled, typically by the caller.
+    Cancelled = 1,
+    /// Unknown error.
+    Unknown = 2,
+    /// The client specified an invalid argument.
+    InvalidArgument = 3,
+    /// The deadline expired before the operation could complete.
+    DeadlineExceeded = 4,
+    /// Some requested entity was not found.
+    NotFound = 5,
+    /// The entity that a client attempted to create already exists.
+    AlreadyExists = 6,
+    /// The caller does not have permission to execute the operation.
+    PermissionDenied = 7,
+    /// Some resource has been exhausted (quota, message size, memory).
+    ResourceExhausted = 8,
+    /// The system is not in a state required for the operation.
+    FailedPrecondition = 9,
+    /// The operation was aborted, typically due to a concurrency issue.
+    Aborted = 10,
+    /// The operation was attempted past the valid range.
+    OutOfRange = 11,
+    /// The operation is not implemented or not supported.
+    Unimplemented = 12,
+    /// An internal invariant was broken.
+    Internal = 13,
+    /// The service is currently unavailable; retrying may help.
+    Unavailable = 14,
+    /// Unrecoverable data loss or corruption.
+    DataLoss = 15,
+    /// The request does not have valid authentication credentials.
+    Unauthenticated = 16,
+}
+
+impl Code {
+    /// Maps a numeric code to a `Code`; values outside 0..=16 become [`Code::Unknown`].
+    pub fn from_i32(value: i32) -> Code {
+        match value {
+            0 => Code::Ok,
+            1 => Code::Cancelled,
+            2 => Code::Unknown,
+            3 => Code::InvalidArgument,
+            4 => Code::DeadlineExceeded,
+            5 => Code::NotFound,
+            6 => Code::AlreadyExists,
+            7 => Code::PermissionDenied,
+            8 => Code::ResourceExhausted,
+            9 => Code::FailedPrecondition,
+            10 => Code::Aborted,
+            11 => Code::OutOfRange,
+            12 => Code::Unimplemented,
+            13 => Code::Internal,
+            14 => Code::Unavailable,
+            15 => Code::DataLoss,
+            16 => Code::Unauthenticated,
+            _ => Code::Unknown,
+        }
+    }
+
+    /// The canonical upper-case name, e.g. `"DEADLINE_EXCEEDED"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Ok => "OK",
+            Code::Cancelled => "CANCELLED",
+            Code::Unknown => "UNKNOWN",
+            Code::InvalidArgument => "INVALID_ARGUMENT",
+            Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Code::NotFound => "NOT_FOUND",
+            Code::AlreadyExists => "ALREADY_EXISTS",
+            Code::PermissionDenied => "PERMISSION_DENIED",
+            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Code::FailedPrecondition => "FAILED_PRECONDITION",
+            Code::Aborted => "ABORTED",
+            Code::OutOfRange => "OUT_OF_RANGE",
+            Code::Unimplemented => "UNIMPLEMENTED",
+            Code::Internal => "INTERNAL",
+            Code::Unavailable => "UNAVAILABLE",
+            Code::DataLoss => "DATA_LOSS",
+            Code::Unauthenticated => "UNAUTHENTICATED",
+        }
+    }
+
+    /// The value sent in the `grpc-status` header.
+    pub(crate) fn header_value(self) -> HeaderValue {
+        const VALUES: [&str; 17] = [
+            "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
+            "16",
+        ];
+        HeaderValue::from_static(VALUES[self as usize])
+    }
+
+    /// Parses a `grpc-status` header value; anything but a plain decimal number is `None`.
+    pub(crate) fn parse(value: &[u8]) -> Option<Code> {
+        if value.is_empty() || value.len() > 3 || !value.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n = value.iter().fold(0i32, |n, d| n * 10 + i32::from(d - b'0'));
+        Some(Code::from_i32(n))
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome of an RPC: a [`Code`], a message, optional binary details and trailing metadata.
+///
+/// `Status` is one pointer wide, so `Result<T, Status>` stays small on the success path.
+///
+/// ```
+/// use rgrpc_runtime::{Code, Status};
+///
+/// let status = Status::not_found("no such user");
+/// assert_eq!(status.code(), Code::NotFound);
+/// assert_eq!(status.message(), "no such user");
+/// ```
+#[derive(Clone)]
+pub struct Status(Box<Inner>);
+
+#[derive(Clone)]
+struct Inner {
+    code: Code,
+    message: String,
+    details: Bytes,
+    metadata: MetadataMap,
+}
+
+macro_rules! constructors {
+    ($($(#[$doc:meta])* $name:ident => $code:ident,)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(message: impl Into<String>) -> Status {
+                Status::new(Code::$code, message)
+            }
+        )*
+    };
+}
+
+impl Status {
+    /// Creates a status with a code and a message.
+    pub fn new(code: Code, message: impl Into<String>) -> Status {
+        Status(Box::new(Inner {
+            code,
+            message: message.into(),
+            details: Bytes::new(),
+            metadata: MetadataMap::new(),
+        }))
+    }
+
+    constructors! {
+        /// An OK status (used internally for successful trailers).
+        ok => Ok,
+        /// A `CANCELLED` status.
+        cancelled => Cancelled,
+        /// An `UNKNOWN` status.
+        unknown => Unknown,
+        /// An `INVALID_ARGUMENT` status.
+        invalid_argument => InvalidArgument,
+        /// A `DEADLINE_EXCEEDED` status.
+        deadline_exceeded => DeadlineExceeded,
+        /// A `NOT_FOUND` status.
+        not_found => NotFound,
+        /// An `ALREADY_EXISTS` status.
+        already_exists => AlreadyExists,
+        /// A `PERMISSION_DENIED` status.
+        permission_denied => PermissionDenied,
+        /// A `RESOURCE_EXHAUSTED` status.
+        resource_exhausted => ResourceExhausted,
+        /// A `FAILED_PRECONDITION` status.
+        failed_precondition => FailedPrecondition,
+        /// An `ABORTED` status.
+        aborted => Aborted,
+        /// An `OUT_OF_RANGE` status.
+        out_of_range => OutOfRange,
+        /// An `UNIMPLEMENTED` status.
+        unimplemented => Unimplemented,
+        /// An `INTERNAL` status.
+        internal => Internal,
+        /// An `UNAVAILABLE` status.
+        unavailable => Unavailable,
+        /// A `DATA_LOSS` status.
+        data_loss => DataLoss,
+        /// An `UNAUTHENTICATED` status.
+        unauthenticated => Unauthenticated,
+    }
+
+    /// Attaches binary details (sent as `grpc-status-details-bin`, usually a
+    /// serialized `google.rpc.Status`).
+    pub fn with_details(mut self, details: impl Into<Bytes>) -> Status {
+        self.0.details = details.into();
+        self
+    }
+
+    /// Attaches trailing metadata sent alongside the status.
+    pub fn with_metadata(mut self, metadata: MetadataMap) -> Status {
+        self.0.metadata = metadata;
+        self
+    }
+
+    /// The status code.
+    pub fn code(&self) -> Code {
+        self.0.code
+    }
+
+    /// The human-readable message (may be empty).
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// The binary details; empty when none were sent.
+    pub fn details(&self) -> &Bytes {
+        &self.0.details
+    }
+
+    /// Trailing metadata that came with (or will be sent with) this status.
+    pub fn metadata(&self) -> &MetadataMap {
+        &self.0.metadata
+    }
+
+    /// Mutable access to the trailing metadata.
+    pub fn metadata_mut(&mut self) -> &mut MetadataMap {
+        &mut self.0.metadata
+    }
+
+    /// True for `DEADLINE_EXCEEDED`.
+    pub fn is_timeout(&self) -> bool {
+        self.0.code == Code::DeadlineExceeded
+    }
+
+    /// True for `CANCELLED`.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.code == Code::Cancelled
+    }
+
+    /// Reads `grpc-status`, `grpc-message` and `grpc-status-details-bin` from trailers (or
+    /// trailers-only headers). `None` when `grpc-status` is absent.
+    pub(crate) fn from_trailers(headers: HeaderMap) -> Option<Status> {
+        let code = match headers.get("grpc-status") {
+            None => return None,
+            Some(v) => match Code::parse(v.as_bytes()) {
+                Some(code) => code,
+                None => {
+                    return Some(Status::internal(format!(
+                        "malformed grpc-status header: {:?}",
+                        String::from_utf8_lossy(v.as_bytes())
+                    )))
+                }
+            },
+        };
+        let message = headers
+            .get("grpc-message")
+            .map(|v| percent_decode(v.as_bytes()))
+            .unwrap_or_default();
+        let details = headers
+            .get("grpc-status-details-bin")
+            .and_then(|v| crate::metadata::decode_binary(v.as_bytes()))
+            .unwrap_or_default();
+        Some(Status(Box::new(Inner {
+            code,
+            message,
+            details,
+            metadata: MetadataMap::from_headers(headers),
+        })))
+    }
+
+    /// Writes this status into a trailer map, after the user's trailing metadata.
+    pub(crate) fn write_trailers(&self, headers: &mut HeaderMap) {
+        self.0.metadata.write_to(headers);
+        headers.insert("grpc-status", self.0.code.header_value());
+        if !self.0.message.is_empty() {
+            let encoded = percent_encode(&self.0.message);
+            // Percent-encoding leaves only visible ASCII, which is always a valid value.
+            if let Ok(v) = HeaderValue::from_maybe_shared(encoded) {
+                headers.insert("grpc-message", v);
+            }
+        }
+        if !self.0.details.is_empty() {
+            headers.insert(
+                "grpc-status-details-bin",
+                crate::metadata::encode_binary(&self.0.details),
+            );
+        }
+    }
+
+    /// The status a client reports for a non-200 HTTP response without `grpc-status`
+    /// (PROTOCOL-HTTP2 and `doc/http-grpc-status-mapping.md`).
+    pub(crate) fn from_http_status(status: http::StatusCode) -> Status {
+        let code = match status.as_u16() {
+            400 => Code::Internal,
+            401 => Code::Unauthenticated,
+            403 => Code::PermissionDenied,
+            404 => Code::Unimplemented,
+            429 | 502 | 503 | 504 => Code::Unavailable,
+            _ => Code::Unknown,
+        };
+        Status::new(code, format!("HTTP status {status} without a gRPC status"))
+    }
+
+    /// Maps an `h2` error to the status the spec assigns to its HTTP/2 error code.
+    pub(crate) fn from_h2(err: &h2::Error) -> Status {
+        if let Some(reason) = err.reason() {
+            let code = match reason {
+                h2::Reason::CANCEL => Code::Cancelled,
+                h2::Reason::REFUSED_STREAM => Code::Unavailable,
+                h2::Reason::ENHANCE_YOUR_CALM => Code::ResourceExhausted,
+                h2::Reason::INADEQUATE_SECURITY => Code::PermissionDenied,
+                _ if err.is_go_away() => Code::Unavailable,
+                _ => Code::Internal,
+            };
+            return Status::new(code, format!("stream error: {err}"));
+        }
+        Status::unavailable(format!("connection error: {err}"))
+    }
+}
+
+impl fmt::Debug for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Status");
+        d.field("code", &self.0.code)
+            .field("message", &self.0.message);
+        if !self.0.details.is_empty() {
+            d.field("details", &self.0.details);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.message.is_empty() {
+            write!(f, "{}", self.0.code)
+        } else {
+            write!(f, "{}: {}", self.0.code, self.0.message)
+        }
+    }
+}
+
+impl std::error::Error for Status {}
+
+impl From<std::io::Error> for Status {
+    fn from(err: std::io::Error) -> Status {
+        Status::unavailable(err.to_string())
+    }
+}
+
+/// Percent-encodes a `grpc-message`: every byte outside visible ASCII 0x20..=0x7E, and `%`
+/// itself, becomes `%XX` (PROTOCOL-HTTP2, "Responses").
+pub(crate) fn percent_encode(message: &str) -> Bytes {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = message.as_bytes();
+    if bytes
+        .iter()
+        .all(|&b| (0x20..=0x7e).contains(&b) && b != b'%')
+    {
+        return Bytes::copy_from_slice(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 3);
+    for &b in bytes {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
+    Bytes::from(out)
+}
+
+/// Decodes a percent-encoded `grpc-message`. Malformed escapes are kept verbatim, as the spec
+/// asks receivers to be lenient; invalid UTF-8 is replaced rather than rejected.
+pub(crate) fn percent_decode(value: &[u8]) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        if value[i] == b'%' && i + 2 < value.len() {
+            if let (Some(h), Some(l)) = (hex(value[i + 1]), hex(value[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(value[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_round_trip() {
+        for n in 0..17 {
+            let code = Code::from_i32(n);
+            assert_eq!(code as i32, n);
+            assert_eq!(Code::parse(code.header_value().as_bytes()), Some(code));
+        }
+        assert_eq!(Code::from_i32(99), Code::Unknown);
+        assert_eq!(Code::parse(b""), None);
+        assert_eq!(Code::parse(b"-1"), None);
+        assert_eq!(Code::parse(b"1a"), None);
+        assert_eq!(Code::parse(b"123456789"), None);
+    }
+
+    #[test]
+    fn message_percent_encoding_round_trips() {
+        let msg = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n 100%";
+        let enc = percent_encode(msg);
+        assert!(enc.iter().all(|&b| (0x20..=0x7e).contains(&b)));
+        assert_eq!(percent_decode(&enc), msg);
+        assert_eq!(&percent_encode("plain")[..], b"plain");
+    }
+
+    #[test]
+    fn malformed_percent_escapes_are_kept() {
+        assert_eq!(percent_decode(b"50%"), "50%");
+        assert_eq!(percent_decode(b"%zz%4"), "%zz%4");
+        assert_eq!(percent_decode(b"%E2%98%BA"), "☺");
+        // A lone continuation byte is not UTF-8; it must not panic.
+        assert_eq!(percent_decode(b"%80"), "\u{fffd}");
+    }
+
+    #[test]
+    fn trailers_round_trip() {
+        let status = Status::invalid_argument("bad\nthing ☺").with_details(&b"\x00\x01\xff"[..]);
+        let mut headers = HeaderMap::new();
+        status.write_trailers(&mut headers);
+        let back = Status::from_trailers(headers).expect("grpc-status present");
+        assert_eq!(back.code(), Code::InvalidArgument);
+        assert_eq!(back.message(), "bad\nthing ☺");
+        assert_eq!(&back.details()[..], b"\x00\x01\xff");
+    }
+
+    #[test]
+    fn status_is_one_pointer() {
+        assert_eq!(std::mem::size_of::<Status>(), std::mem::size_of::<usize>());
+    }
+}

@@ -1,0 +1,310 @@
+//! [`Streaming`]: the inbound message stream, shared by the client (responses) and the server
+//! (requests).
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use h2::RecvStream;
+use tokio::time::{Instant, Sleep};
+
+use crate::codec::framing::{FrameDecoder, RawMessage};
+use crate::codec::Codec;
+use crate::metadata::MetadataMap;
+use crate::{Code, Status};
+
+/// A stream of incoming messages.
+///
+/// On the client it yields the server's responses and ends with the call's status: `Ok(None)`
+/// after an OK status, `Err(status)` otherwise. On the server it yields the client's requests
+/// and ends with `Ok(None)` when the client half-closes.
+///
+/// Dropping it before the end cancels the call.
+pub struct Streaming<T> {
+    inbound: Inbound,
+    decode: fn(Bytes) -> Result<T, Status>,
+}
+
+impl<T> Streaming<T> {
+    pub(crate) fn new<C: Codec<Decode = T>>(inbound: Inbound) -> Streaming<T> {
+        Streaming {
+            inbound,
+            decode: |bytes| C::default().decode(bytes),
+        }
+    }
+
+    /// The next message, `Ok(None)` at a clean end.
+    pub async fn message(&mut self) -> Result<Option<T>, Status> {
+        poll_fn(|cx| self.poll_message(cx)).await
+    }
+
+    /// Polls for the next message.
+    pub fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
+        match ready!(self.inbound.poll_next(cx)) {
+            Ok(Some(bytes)) => match (self.decode)(bytes) {
+                Ok(message) => Poll::Ready(Ok(Some(message))),
+                Err(status) => {
+                    self.inbound.fail(&status);
+                    Poll::Ready(Err(status))
+                }
+            },
+            Ok(None) => Poll::Ready(Ok(None)),
+            Err(status) => Poll::Ready(Err(status)),
+        }
+    }
+
+    /// Response header metadata (client side); waits for the headers to arrive. On the server,
+    /// the request metadata is on the [`crate::Request`] instead.
+    pub async fn headers(&mut self) -> Result<&MetadataMap, Status> {
+        poll_fn(|cx| self.inbound.poll_headers(cx)).await?;
+        Ok(self.inbound.headers.get_or_insert_with(MetadataMap::new))
+    }
+
+    /// Trailer metadata, once the stream has ended with an OK status (client side).
+    pub fn trailers(&self) -> Option<&MetadataMap> {
+        self.inbound.trailers.as_ref()
+    }
+
+    pub(crate) fn into_parts(self) -> (Option<MetadataMap>, Option<MetadataMap>) {
+        (self.inbound.headers, self.inbound.trailers)
+    }
+}
+
+impl<T> futures_core::Stream for Streaming<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // `Streaming` holds no self-references, so it is `Unpin`.
+        let this = self.get_mut();
+        this.poll_message(cx).map(Result::transpose)
+    }
+}
+
+impl<T> fmt::Debug for Streaming<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Streaming").finish_non_exhaustive()
+    }
+}
+
+/// Which end of the call reads this stream; decides how the end of the body is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    Client,
+    Server,
+}
+
+enum State {
+    /// Client: waiting for the response headers.
+    Head(h2::client::ResponseFuture),
+    Body(RecvStream),
+    Done(Option<Status>),
+}
+
+/// The codec-independent part of [`Streaming`]: h2 body → framed messages, status at the end.
+pub(crate) struct Inbound {
+    state: State,
+    side: Side,
+    decoder: FrameDecoder,
+    deadline: Option<Pin<Box<Sleep>>>,
+    headers: Option<MetadataMap>,
+    trailers: Option<MetadataMap>,
+}
+
+impl Inbound {
+    pub(crate) fn client(
+        response: h2::client::ResponseFuture,
+        max_len: usize,
+        deadline: Option<Instant>,
+    ) -> Inbound {
+        Inbound {
+            state: State::Head(response),
+            side: Side::Client,
+            decoder: FrameDecoder::new(max_len),
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            headers: None,
+            trailers: None,
+        }
+    }
+
+    pub(crate) fn server(body: RecvStream, max_len: usize) -> Inbound {
+        Inbound {
+            state: State::Body(body),
+            side: Side::Server,
+            decoder: FrameDecoder::new(max_len),
+            deadline: None,
+            headers: None,
+            trailers: None,
+        }
+    }
+
+    /// Ends the stream with `status`, dropping the h2 handles (which resets the stream if it is
+    /// still open).
+    pub(crate) fn fail(&mut self, status: &Status) {
+        self.state = State::Done(Some(status.clone()));
+    }
+
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), Status> {
+        if let Some(sleep) = &mut self.deadline {
+            if sleep.as_mut().poll(cx).is_ready() {
+                let status = Status::deadline_exceeded("deadline exceeded");
+                self.fail(&status);
+                return Err(status);
+            }
+        }
+        Ok(())
+    }
+
+    fn poll_headers(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        if !matches!(self.state, State::Head(_)) {
+            return Poll::Ready(match &self.state {
+                State::Done(Some(status)) if self.headers.is_none() => Err(status.clone()),
+                _ => Ok(()),
+            });
+        }
+        if let Err(status) = self.poll_deadline(cx) {
+            return Poll::Ready(Err(status));
+        }
+        let State::Head(response) = &mut self.state else {
+            return Poll::Ready(Ok(()));
+        };
+        let response = match ready!(Pin::new(response).poll(cx)) {
+            Ok(response) => response,
+            Err(e) => {
+                let status = Status::from_h2(&e);
+                self.fail(&status);
+                return Poll::Ready(Err(status));
+            }
+        };
+        let (parts, body) = response.into_parts();
+        match check_response_head(parts, body.is_end_stream()) {
+            Head::Body(headers) => {
+                self.headers = Some(headers);
+                self.state = State::Body(body);
+            }
+            Head::TrailersOnly(status) => {
+                if status.code() == Code::Ok {
+                    self.trailers = Some(status.metadata().clone());
+                    self.state = State::Done(None);
+                } else {
+                    self.state = State::Done(Some(status));
+                }
+            }
+            Head::Error(status) => {
+                self.fail(&status);
+                return Poll::Ready(Err(status));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// The next raw message (decompression happens here once compression is negotiated).
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Bytes>, Status>> {
+        loop {
+            match self.decoder.next_message() {
+                Ok(Some(RawMessage { compressed, data })) => {
+                    if compressed {
+                        let status = Status::internal(
+                            "compressed flag set on a message but no grpc-encoding was negotiated",
+                        );
+                        self.fail(&status);
+                        return Poll::Ready(Err(status));
+                    }
+                    return Poll::Ready(Ok(Some(data)));
+                }
+                Ok(None) => {}
+                Err(status) => {
+                    self.fail(&status);
+                    return Poll::Ready(Err(status));
+                }
+            }
+            if let Err(status) = self.poll_deadline(cx) {
+                return Poll::Ready(Err(status));
+            }
+            match &mut self.state {
+                State::Head(_) => ready!(self.poll_headers(cx))?,
+                State::Body(body) => match ready!(body.poll_data(cx)) {
+                    Some(Ok(chunk)) => {
+                        // Give the window back at once: we only pull from h2 when the reader
+                        // asks for a message, so buffering stays bounded by one message.
+                        let _ = body.flow_control().release_capacity(chunk.len());
+                        self.decoder.push(chunk);
+                    }
+                    Some(Err(e)) => {
+                        let status = Status::from_h2(&e);
+                        self.fail(&status);
+                        return Poll::Ready(Err(status));
+                    }
+                    None => {
+                        if self.decoder.has_partial() {
+                            let status =
+                                Status::internal("stream ended in the middle of a message");
+                            self.fail(&status);
+                            return Poll::Ready(Err(status));
+                        }
+                        if self.side == Side::Server {
+                            self.state = State::Done(None);
+                            return Poll::Ready(Ok(None));
+                        }
+                        let trailers = match ready!(body.poll_trailers(cx)) {
+                            Ok(trailers) => trailers.unwrap_or_default(),
+                            Err(e) => {
+                                let status = Status::from_h2(&e);
+                                self.fail(&status);
+                                return Poll::Ready(Err(status));
+                            }
+                        };
+                        let status = Status::from_trailers(trailers).unwrap_or_else(|| {
+                            Status::internal("server closed the stream without a grpc-status")
+                        });
+                        if status.code() == Code::Ok {
+                            self.trailers = Some(status.metadata().clone());
+                            self.state = State::Done(None);
+                        } else {
+                            self.state = State::Done(Some(status));
+                        }
+                    }
+                },
+                State::Done(None) => return Poll::Ready(Ok(None)),
+                State::Done(Some(status)) => return Poll::Ready(Err(status.clone())),
+            }
+        }
+    }
+}
+
+enum Head {
+    Body(MetadataMap),
+    TrailersOnly(Status),
+    Error(Status),
+}
+
+/// Validates response headers (PROTOCOL-HTTP2, "Responses").
+fn check_response_head(parts: http::response::Parts, end_stream: bool) -> Head {
+    let has_status = parts.headers.contains_key("grpc-status");
+    if parts.status != http::StatusCode::OK {
+        return Head::Error(match Status::from_trailers(parts.headers) {
+            Some(status) if status.code() != Code::Ok => status,
+            _ => Status::from_http_status(parts.status),
+        });
+    }
+    let grpc_content = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    if !grpc_content {
+        return Head::Error(Status::unknown(
+            "response content-type is not application/grpc",
+        ));
+    }
+    if has_status || end_stream {
+        return match Status::from_trailers(parts.headers) {
+            Some(status) => Head::TrailersOnly(status),
+            None => Head::Error(Status::internal("response ended without a grpc-status")),
+        };
+    }
+    Head::Body(MetadataMap::from_headers(parts.headers))
+}
