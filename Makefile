@@ -1,0 +1,70 @@
+# rgrpc — build, generate, test.
+#
+#   make generate         regenerate every checked-in file from proto/ and grpc-proto
+#   make check-generated  fail if checked-in generated code differs from a fresh run
+#   make test             fmt check, clippy -D warnings, check-generated, all tests
+#   make example          run the greeter example end to end
+
+CARGO       ?= cargo
+PROTOC      ?= protoc
+GRPC_PROTO  ?= /usr/share/grpc-proto
+PLUGIN      := target/debug/protoc-gen-rgrpc
+# Where generated files go; check-generated points this at a scratch copy.
+GEN_ROOT    ?= .
+VENV        := conformance/.venv
+PYTHON      := $(VENV)/bin/python
+
+.PHONY: all build plugin generate check-generated fmt-check clippy test test-rust example venv clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+plugin:
+	$(CARGO) build -q -p protoc-gen-rgrpc --bin protoc-gen-rgrpc
+
+# gen DIR, INCLUDE, FILES: regenerate DIR from scratch.
+define gen
+	rm -rf $(GEN_ROOT)/$(1) && mkdir -p $(GEN_ROOT)/$(1)
+	$(PROTOC) -I $(2) --plugin=protoc-gen-rgrpc=$(PLUGIN) --rgrpc_out=$(GEN_ROOT)/$(1) $(3)
+endef
+
+generate: plugin
+	$(call gen,examples/src/gen,proto,proto/helloworld.proto proto/route_guide.proto)
+	$(call gen,rgrpc-runtime/tests/gen,proto,proto/echo.proto)
+
+check-generated: plugin
+	@tmp=$$(mktemp -d) && \
+	$(MAKE) -s --no-print-directory generate GEN_ROOT=$$tmp >/dev/null && \
+	status=0; \
+	for d in examples/src/gen rgrpc-runtime/tests/gen; do \
+	  diff -r $$d $$tmp/$$d || status=1; \
+	done; \
+	rm -rf $$tmp; \
+	if [ $$status -ne 0 ]; then echo "generated code is stale: run make generate" >&2; exit 1; fi; \
+	echo "generated code is up to date"
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+venv: $(PYTHON)
+
+$(PYTHON):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check grpcio grpcio-tools
+
+test-rust: venv
+	RGRPC_PYTHON=$(abspath $(PYTHON)) $(CARGO) test --workspace
+
+test: fmt-check clippy check-generated test-rust
+
+example:
+	$(CARGO) run -q -p rgrpc-examples --bin greeter
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)
