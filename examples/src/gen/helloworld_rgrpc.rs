@@ -29,13 +29,12 @@ impl GreeterClient {
         request: impl rgrpc::IntoRequest<super::helloworld::HelloRequest>,
     ) -> Result<rgrpc::Response<super::helloworld::HelloReply>, rgrpc::Status> {
         rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::helloworld::HelloRequest, super::helloworld::HelloReply>,
-        >(
-            &self.channel,
-            "/helloworld.Greeter/SayHello",
-            request.into_request(),
-        )
-        .await
+            rgrpc::ProtobufCodec<
+                super::helloworld::HelloRequest,
+                super::helloworld::HelloReply,
+            >,
+        >(&self.channel, "/helloworld.Greeter/SayHello", request.into_request())
+            .await
     }
 }
 
@@ -74,9 +73,7 @@ impl<T: Greeter> GreeterServer<T> {
 
 impl<T> Clone for GreeterServer<T> {
     fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
+        Self { inner: self.inner.clone() }
     }
 }
 
@@ -89,10 +86,14 @@ impl<T: Greeter> rgrpc::Service for GreeterServer<T> {
         match method {
             "SayHello" => {
                 let inner = self.inner.clone();
-                call.unary::<rgrpc::ProtobufCodec<
-                    super::helloworld::HelloReply,
-                    super::helloworld::HelloRequest,
-                >, _, _>(move |request| async move {
+                call.unary::<
+                        rgrpc::ProtobufCodec<
+                            super::helloworld::HelloReply,
+                            super::helloworld::HelloRequest,
+                        >,
+                        _,
+                        _,
+                    >(move |request| async move {
                     <T as Greeter>::say_hello(&inner, request).await
                 })
             }

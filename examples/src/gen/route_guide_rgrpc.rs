@@ -40,13 +40,12 @@ impl RouteGuideClient {
         request: impl rgrpc::IntoRequest<super::route_guide::Rectangle>,
     ) -> Result<rgrpc::Streaming<super::route_guide::Feature>, rgrpc::Status> {
         rgrpc::server_streaming::<
-            rgrpc::ProtobufCodec<super::route_guide::Rectangle, super::route_guide::Feature>,
-        >(
-            &self.channel,
-            "/routeguide.RouteGuide/ListFeatures",
-            request.into_request(),
-        )
-        .await
+            rgrpc::ProtobufCodec<
+                super::route_guide::Rectangle,
+                super::route_guide::Feature,
+            >,
+        >(&self.channel, "/routeguide.RouteGuide/ListFeatures", request.into_request())
+            .await
     }
 
     /// Accepts a stream of points on a route, returns a summary when the
@@ -57,17 +56,19 @@ impl RouteGuideClient {
         &self,
         request: impl rgrpc::IntoRequest<()>,
     ) -> Result<
-        rgrpc::ClientStreamingCall<super::route_guide::Point, super::route_guide::RouteSummary>,
+        rgrpc::ClientStreamingCall<
+            super::route_guide::Point,
+            super::route_guide::RouteSummary,
+        >,
         rgrpc::Status,
     > {
         rgrpc::client_streaming::<
-            rgrpc::ProtobufCodec<super::route_guide::Point, super::route_guide::RouteSummary>,
-        >(
-            &self.channel,
-            "/routeguide.RouteGuide/RecordRoute",
-            request.into_request(),
-        )
-        .await
+            rgrpc::ProtobufCodec<
+                super::route_guide::Point,
+                super::route_guide::RouteSummary,
+            >,
+        >(&self.channel, "/routeguide.RouteGuide/RecordRoute", request.into_request())
+            .await
     }
 
     /// Exchanges notes about locations while a route is traversed
@@ -85,13 +86,12 @@ impl RouteGuideClient {
         rgrpc::Status,
     > {
         rgrpc::streaming::<
-            rgrpc::ProtobufCodec<super::route_guide::RouteNote, super::route_guide::RouteNote>,
-        >(
-            &self.channel,
-            "/routeguide.RouteGuide/RouteChat",
-            request.into_request(),
-        )
-        .await
+            rgrpc::ProtobufCodec<
+                super::route_guide::RouteNote,
+                super::route_guide::RouteNote,
+            >,
+        >(&self.channel, "/routeguide.RouteGuide/RouteChat", request.into_request())
+            .await
     }
 }
 
@@ -151,9 +151,7 @@ impl<T: RouteGuide> RouteGuideServer<T> {
 
 impl<T> Clone for RouteGuideServer<T> {
     fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
+        Self { inner: self.inner.clone() }
     }
 }
 
@@ -192,19 +190,27 @@ impl<T: RouteGuide> rgrpc::Service for RouteGuideServer<T> {
             }
             "RecordRoute" => {
                 let inner = self.inner.clone();
-                call.client_streaming::<rgrpc::ProtobufCodec<
-                    super::route_guide::RouteSummary,
-                    super::route_guide::Point,
-                >, _, _>(move |request| async move {
+                call.client_streaming::<
+                        rgrpc::ProtobufCodec<
+                            super::route_guide::RouteSummary,
+                            super::route_guide::Point,
+                        >,
+                        _,
+                        _,
+                    >(move |request| async move {
                     <T as RouteGuide>::record_route(&inner, request).await
                 })
             }
             "RouteChat" => {
                 let inner = self.inner.clone();
-                call.streaming::<rgrpc::ProtobufCodec<
-                    super::route_guide::RouteNote,
-                    super::route_guide::RouteNote,
-                >, _, _>(move |request, responses| async move {
+                call.streaming::<
+                        rgrpc::ProtobufCodec<
+                            super::route_guide::RouteNote,
+                            super::route_guide::RouteNote,
+                        >,
+                        _,
+                        _,
+                    >(move |request, responses| async move {
                     <T as RouteGuide>::route_chat(&inner, request, responses).await
                 })
             }
