@@ -40,7 +40,11 @@ impl Outbound {
     }
 
     pub(crate) fn poll_reset(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        self.respond.poll_reset(cx).map(drop)
+        // h2 refuses `SendResponse::poll_reset` once headers are out; ask the stream then.
+        match &mut self.stream {
+            Some(stream) => stream.poll_reset(cx).map(drop),
+            None => self.respond.poll_reset(cx).map(drop),
+        }
     }
 
     /// Ends the call: trailers after the messages, or a single trailers-only HEADERS frame if
