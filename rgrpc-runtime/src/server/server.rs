@@ -47,6 +47,7 @@ struct Config {
     initial_stream_window: u32,
     initial_connection_window: u32,
     shutdown_grace: Duration,
+    handshake_timeout: Duration,
 }
 
 impl ServerBuilder {
@@ -85,6 +86,13 @@ impl ServerBuilder {
     /// (default 10 s).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.config.shutdown_grace = grace;
+        self
+    }
+
+    /// How long a new connection may take to complete the HTTP/2 handshake before it is
+    /// closed (default 20 s), so idle half-open connections cannot pile up.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
         self
     }
 
@@ -133,6 +141,7 @@ impl Server {
                 initial_stream_window: 1024 * 1024,
                 initial_connection_window: 2 * 1024 * 1024,
                 shutdown_grace: Duration::from_secs(10),
+                handshake_timeout: Duration::from_secs(20),
             },
         }
     }
@@ -195,12 +204,16 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
     if let Some(max) = config.max_concurrent_streams {
         builder.max_concurrent_streams(max);
     }
-    let handshake = builder.handshake::<_, Bytes>(tcp);
+    let handshake = tokio::time::timeout(config.handshake_timeout, builder.handshake(tcp));
     let mut conn = tokio::select! {
         conn = handshake => match conn {
-            Ok(conn) => conn,
-            Err(e) => {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
                 tracing::debug!(error = %e, "HTTP/2 handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("HTTP/2 handshake timed out");
                 return;
             }
         },
