@@ -1,0 +1,246 @@
+//! The Echo test service and helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rgrpc_runtime::{
+    Channel, Code, MetadataMap, Request, Response, ResponseSender, Server, Status, Streaming,
+};
+use tokio::sync::{mpsc, oneshot};
+
+pub use crate::gen::echo::{EchoRequest, EchoResponse};
+pub use crate::gen::echo_rgrpc::{Echo, EchoClient, EchoServer};
+
+/// What the server saw, reported to the test.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The call's cancellation signal fired.
+    Cancelled(String),
+    /// The handler's future was dropped before it finished.
+    Dropped(String),
+}
+
+/// The test service: each request says how to behave.
+#[derive(Clone)]
+pub struct EchoService {
+    pub events: mpsc::UnboundedSender<Event>,
+}
+
+/// Reports `Dropped` unless disarmed: proves the runtime dropped the handler.
+struct DropGuard {
+    name: String,
+    events: mpsc::UnboundedSender<Event>,
+    armed: bool,
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.events.send(Event::Dropped(self.name.clone()));
+        }
+    }
+}
+
+impl EchoService {
+    fn watch<T>(&self, req: &Request<T>, name: &str) -> DropGuard {
+        let cancellation = req.cancellation().clone();
+        let events = self.events.clone();
+        let label = name.to_owned();
+        // Bounded so a watcher for a call that finishes normally does not outlive the test.
+        tokio::spawn(async move {
+            let fired = tokio::time::timeout(Duration::from_secs(10), cancellation.cancelled());
+            if fired.await.is_ok() {
+                let _ = events.send(Event::Cancelled(label));
+            }
+        });
+        DropGuard {
+            name: name.to_owned(),
+            events: self.events.clone(),
+            armed: true,
+        }
+    }
+}
+
+fn fail(req: &EchoRequest) -> Result<(), Status> {
+    if req.fail_code != 0 {
+        return Err(
+            Status::new(Code::from_i32(req.fail_code), req.fail_message.clone())
+                .with_details(req.payload.clone()),
+        );
+    }
+    Ok(())
+}
+
+fn reply(req: &EchoRequest) -> EchoResponse {
+    let payload = if req.response_size > 0 {
+        vec![0xa5; req.response_size as usize]
+    } else {
+        req.payload.clone()
+    };
+    EchoResponse {
+        message: req.message.clone(),
+        payload,
+        ..Default::default()
+    }
+}
+
+/// Copies `x-echo*` request metadata into a map for the response.
+fn echo_metadata(md: &MetadataMap, suffix: &str) -> MetadataMap {
+    let mut out = MetadataMap::new();
+    let mut keys: Vec<&str> = md.iter().map(|(k, _)| k).collect();
+    keys.dedup();
+    for key in keys {
+        if !key.starts_with("x-echo") {
+            continue;
+        }
+        if key.ends_with("-bin") {
+            for v in md.get_all_bin(key) {
+                let k = format!("{}{suffix}-bin", key.trim_end_matches("-bin"));
+                out.append_bin(&k, &v).unwrap();
+            }
+        } else {
+            for v in md.get_all(key) {
+                out.append(&format!("{key}{suffix}"), v).unwrap();
+            }
+        }
+    }
+    out
+}
+
+impl Echo for EchoService {
+    async fn unary(&self, req: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
+        let mut guard = self.watch(&req, &req.message().message);
+        if req.message().sleep_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(req.message().sleep_ms.into())).await;
+        }
+        guard.armed = false;
+        fail(req.message())?;
+        let mut response = Response::new(reply(req.message()));
+        *response.metadata_mut() = echo_metadata(req.metadata(), "");
+        *response.trailers_mut() = echo_metadata(req.metadata(), "-trailer");
+        Ok(response)
+    }
+
+    async fn server_stream(
+        &self,
+        req: Request<EchoRequest>,
+        mut out: ResponseSender<EchoResponse>,
+    ) -> Result<(), Status> {
+        let mut guard = self.watch(&req, &req.message().message);
+        out.set_headers(echo_metadata(req.metadata(), ""));
+        out.set_trailers(echo_metadata(req.metadata(), "-trailer"));
+        for i in 0..req.message().count {
+            let mut r = reply(req.message());
+            r.message = format!("{}-{i}", req.message().message);
+            out.send(r).await?;
+            if req.message().sleep_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(req.message().sleep_ms.into())).await;
+            }
+        }
+        guard.armed = false;
+        fail(req.message())
+    }
+
+    async fn client_stream(
+        &self,
+        req: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<EchoResponse>, Status> {
+        let mut guard = self.watch(&req, "client_stream");
+        let mut requests = req.into_message();
+        let mut joined = Vec::new();
+        let mut bytes = 0;
+        while let Some(r) = requests.message().await? {
+            fail(&r)?;
+            bytes += r.payload.len();
+            joined.push(r.message);
+        }
+        guard.armed = false;
+        Ok(Response::new(EchoResponse {
+            message: format!("{}:{bytes}", joined.join(",")),
+            ..Default::default()
+        }))
+    }
+
+    async fn bidi(
+        &self,
+        req: Request<Streaming<EchoRequest>>,
+        mut out: ResponseSender<EchoResponse>,
+    ) -> Result<(), Status> {
+        let mut guard = self.watch(&req, "bidi");
+        out.set_headers(echo_metadata(req.metadata(), ""));
+        let mut requests = req.into_message();
+        while let Some(r) = requests.message().await? {
+            fail(&r)?;
+            out.send(reply(&r)).await?;
+        }
+        guard.armed = false;
+        Ok(())
+    }
+}
+
+/// A running Echo server on a free loopback port; shuts down when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub events: mpsc::UnboundedReceiver<Event>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|b| b).await
+    }
+
+    pub async fn start_with(
+        configure: impl FnOnce(rgrpc_runtime::ServerBuilder) -> rgrpc_runtime::ServerBuilder,
+    ) -> TestServer {
+        let (tx, events) = mpsc::unbounded_channel();
+        let builder = Server::builder().add_service(EchoServer::new(EchoService { events: tx }));
+        let server = configure(builder).bind("127.0.0.1:0").await.expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.serve_with_shutdown(async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            events,
+            stop: Some(stop),
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn client(&self) -> EchoClient {
+        EchoClient::new(Channel::connect(&self.uri()).await.expect("connect"))
+    }
+
+    /// The next event the service reported, waiting up to 5 s.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        tokio::time::timeout(Duration::from_secs(5), self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn echo(message: &str) -> EchoRequest {
+    EchoRequest {
+        message: message.into(),
+        ..Default::default()
+    }
+}
