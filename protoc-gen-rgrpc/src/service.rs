@@ -56,19 +56,21 @@ fn methods<'a>(
         .into_iter()
         .map(String::from)
         .collect();
+    // Two proto names can map to one Rust name (`GetFoo`, `getFoo`; `Self`, escaped to
+    // `self_`, and `Self_`): keep the first, number the rest, in declaration order so output
+    // is deterministic. Escaped names are compared, since those are what collide.
+    let escaped = |name: &str| ident(name).to_string().trim_start_matches("r#").to_owned();
     let mut methods = Vec::new();
     for (i, proto) in service.method.iter().enumerate() {
-        let mut name = names::method_name(proto.name());
-        // Two proto names can map to one Rust name (`GetFoo`, `getFoo`): keep the first,
-        // number the rest, in declaration order so output is deterministic.
-        if taken.contains(&name) {
-            let mut n = 2;
-            while taken.contains(&format!("{name}_{n}")) {
-                n += 1;
-            }
-            name = format!("{name}_{n}");
+        let base = names::method_name(proto.name());
+        let mut name = base.clone();
+        let mut n = 1;
+        while taken.contains(&escaped(&name)) {
+            n += 1;
+            // `self_` numbers as `self_2`: a double underscore is not snake case.
+            name = format!("{}_{n}", base.trim_end_matches('_'));
         }
-        taken.insert(name.clone());
+        taken.insert(escaped(&name));
         let input = rust_type(types, proto.input_type())?;
         let output = rust_type(types, proto.output_type())?;
         methods.push(Method {
