@@ -14,7 +14,7 @@ GEN_ROOT    ?= .
 VENV        := conformance/.venv
 PYTHON      := $(VENV)/bin/python
 
-.PHONY: all build plugin generate check-generated fmt-check clippy test test-rust example venv clean
+.PHONY: all build plugin generate check-generated fmt-check clippy test test-rust example venv deps clean
 
 all: build
 
@@ -30,11 +30,11 @@ define gen
 	$(PROTOC) -I $(2) --plugin=protoc-gen-rgrpc=$(PLUGIN) --rgrpc_out=$(GEN_ROOT)/$(1) $(3)
 endef
 
-generate: plugin
+generate: deps plugin
 	$(call gen,examples/src/gen,proto,proto/helloworld.proto proto/route_guide.proto)
 	$(call gen,rgrpc-runtime/tests/gen,proto,proto/echo.proto)
 
-check-generated: plugin
+check-generated: deps plugin
 	@tmp=$$(mktemp -d) && \
 	$(MAKE) -s --no-print-directory generate GEN_ROOT=$$tmp >/dev/null && \
 	status=0; \
@@ -51,6 +51,20 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# System packages the tests need: protoc (check-generated) and gRPC's standard protos.
+# Installs only what is missing, so it is a no-op on a prepared machine.
+deps:
+	@missing=""; \
+	command -v $(PROTOC) >/dev/null 2>&1 || missing="$$missing protobuf-compiler"; \
+	[ -f $(GRPC_PROTO)/grpc/testing/test.proto ] || missing="$$missing grpc-proto"; \
+	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 venv: $(PYTHON)
 
 $(PYTHON):
@@ -60,7 +74,7 @@ $(PYTHON):
 test-rust: venv
 	RGRPC_PYTHON=$(abspath $(PYTHON)) $(CARGO) test --workspace
 
-test: fmt-check clippy check-generated test-rust
+test: deps fmt-check clippy check-generated test-rust
 
 example:
 	$(CARGO) run -q -p rgrpc-examples --bin greeter
