@@ -19,6 +19,20 @@ async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> T {
         .expect("test timed out")
 }
 
+/// The server reports, for call `name`, both that its cancellation fired and that the
+/// handler's future was dropped.
+async fn assert_handler_cancelled(server: &mut TestServer, name: &str) {
+    let mut events = vec![server.next_event().await, server.next_event().await];
+    events.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(
+        events,
+        vec![
+            Some(Event::Cancelled(name.into())),
+            Some(Event::Dropped(name.into()))
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unary_round_trip() {
     bounded(async {
@@ -180,15 +194,7 @@ async fn deadline_exceeded_on_slow_handler() {
         assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(2));
         // The server enforces the propagated deadline too: the handler is cancelled.
-        let mut events = vec![server.next_event().await, server.next_event().await];
-        events.sort_by_key(|e| format!("{e:?}"));
-        assert_eq!(
-            events,
-            vec![
-                Some(Event::Cancelled("slow".into())),
-                Some(Event::Dropped("slow".into()))
-            ]
-        );
+        assert_handler_cancelled(&mut server, "slow").await;
     })
     .await
 }
@@ -221,15 +227,7 @@ async fn client_cancel_is_seen_by_the_handler() {
         let call = tokio::spawn(async move { client.unary(req).await });
         tokio::time::sleep(Duration::from_millis(200)).await;
         call.abort(); // drops the call future: RST_STREAM(CANCEL)
-        let mut events = vec![server.next_event().await, server.next_event().await];
-        events.sort_by_key(|e| format!("{e:?}"));
-        assert_eq!(
-            events,
-            vec![
-                Some(Event::Cancelled("to-cancel".into())),
-                Some(Event::Dropped("to-cancel".into()))
-            ]
-        );
+        assert_handler_cancelled(&mut server, "to-cancel").await;
     })
     .await
 }
@@ -245,15 +243,7 @@ async fn dropping_a_server_stream_cancels_it() {
         let mut stream = client.server_stream(req).await.unwrap();
         assert!(stream.message().await.unwrap().is_some());
         drop(stream);
-        let mut events = vec![server.next_event().await, server.next_event().await];
-        events.sort_by_key(|e| format!("{e:?}"));
-        assert_eq!(
-            events,
-            vec![
-                Some(Event::Cancelled("stream-cancel".into())),
-                Some(Event::Dropped("stream-cancel".into()))
-            ]
-        );
+        assert_handler_cancelled(&mut server, "stream-cancel").await;
     })
     .await
 }

@@ -17,28 +17,7 @@ import os
 import sys
 import tempfile
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-PROTO_DIR = os.path.join(REPO_ROOT, "proto")
-
-
-def load_stubs(out_dir):
-    """Generates helloworld_pb2 and helloworld_pb2_grpc into out_dir and imports them."""
-    from grpc_tools import protoc
-
-    args = [
-        "grpc_tools.protoc",
-        "-I" + PROTO_DIR,
-        "--python_out=" + out_dir,
-        "--grpc_python_out=" + out_dir,
-        os.path.join(PROTO_DIR, "helloworld.proto"),
-    ]
-    if protoc.main(args) != 0:
-        raise SystemExit("protoc failed to generate helloworld stubs from " + PROTO_DIR)
-    sys.path.insert(0, out_dir)
-    import helloworld_pb2
-    import helloworld_pb2_grpc
-
-    return helloworld_pb2, helloworld_pb2_grpc
+import stubs
 
 
 def describe(err):
@@ -58,8 +37,8 @@ def main():
 
     import grpc
 
-    with tempfile.TemporaryDirectory(prefix="rgrpc-py-stubs-") as stubs:
-        pb2, pb2_grpc = load_stubs(stubs)
+    with tempfile.TemporaryDirectory(prefix="rgrpc-py-stubs-") as stub_dir:
+        pb2, pb2_grpc = stubs.load(stub_dir)
         with grpc.insecure_channel(opts.target) as channel:
             stub = pb2_grpc.GreeterStub(channel)
             try:

@@ -135,16 +135,11 @@ impl ServerCall {
                 ))
                 .await
             };
-            match guard(work, deadline, &cancel, |cx| {
+            let outcome = guard(work, deadline, &cancel, |cx| {
                 respond.poll_reset(cx).map(drop)
             })
-            .await
-            {
-                Outcome::Done(Ok(response)) => send_unary::<C>(&mut respond, response),
-                Outcome::Done(Err(status)) => send_trailers_only(&mut respond, &status),
-                Outcome::DeadlineExceeded => send_trailers_only(&mut respond, &deadline_status()),
-                Outcome::Reset => {}
-            }
+            .await;
+            finish_unary::<C>(&mut respond, outcome);
         });
     }
 
@@ -167,16 +162,11 @@ impl ServerCall {
             let requests = Self::inbound::<_, C>(body, max_receive);
             let metadata = MetadataMap::from_headers(headers);
             let request = Request::from_server(requests, metadata, deadline, cancel.clone());
-            match guard(handler(request), deadline, &cancel, |cx| {
+            let outcome = guard(handler(request), deadline, &cancel, |cx| {
                 respond.poll_reset(cx).map(drop)
             })
-            .await
-            {
-                Outcome::Done(Ok(response)) => send_unary::<C>(&mut respond, response),
-                Outcome::Done(Err(status)) => send_trailers_only(&mut respond, &status),
-                Outcome::DeadlineExceeded => send_trailers_only(&mut respond, &deadline_status()),
-                Outcome::Reset => {}
-            }
+            .await;
+            finish_unary::<C>(&mut respond, outcome);
         });
     }
 
@@ -243,6 +233,19 @@ impl ServerCall {
 
 fn encode_with<C: Codec>(item: &C::Encode, buf: &mut BytesMut) -> Result<Bytes, Status> {
     framing::encode(&C::default(), item, buf)
+}
+
+/// Sends the single response, or the status, of a unary or client-streaming call.
+fn finish_unary<C: Codec>(
+    respond: &mut SendResponse<Bytes>,
+    outcome: Outcome<Result<Response<C::Encode>, Status>>,
+) {
+    match outcome {
+        Outcome::Done(Ok(response)) => send_unary::<C>(respond, response),
+        Outcome::Done(Err(status)) => send_trailers_only(respond, &status),
+        Outcome::DeadlineExceeded => send_trailers_only(respond, &deadline_status()),
+        Outcome::Reset => {}
+    }
 }
 
 fn finish_streaming(out: &super::sender::SharedOutbound, outcome: Outcome<Result<(), Status>>) {
