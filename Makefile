@@ -33,12 +33,13 @@ endef
 generate: deps plugin
 	$(call gen,examples/src/gen,proto,proto/helloworld.proto proto/route_guide.proto)
 	$(call gen,rgrpc-runtime/tests/gen,proto,proto/echo.proto)
+	$(call gen,conformance/src/gen,$(GRPC_PROTO) -I proto,grpc/testing/empty.proto grpc/testing/messages.proto grpc/testing/test.proto bench.proto)
 
 check-generated: deps plugin
 	@tmp=$$(mktemp -d) && \
 	$(MAKE) -s --no-print-directory generate GEN_ROOT=$$tmp >/dev/null && \
 	status=0; \
-	for d in examples/src/gen rgrpc-runtime/tests/gen; do \
+	for d in examples/src/gen rgrpc-runtime/tests/gen conformance/src/gen; do \
 	  diff -r $$d $$tmp/$$d || status=1; \
 	done; \
 	rm -rf $$tmp; \

@@ -1,0 +1,4 @@
+//! Interop and benchmark programs for rgrpc: the gRPC interop test client and server
+//! (`grpc.testing`), and the benchmark server and client (`bench`).
+
+pub mod gen;
