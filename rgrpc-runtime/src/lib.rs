@@ -22,6 +22,7 @@ pub mod timeout;
 
 pub use cancel::Cancellation;
 pub use client::{Channel, ChannelBuilder, ClientStreamingCall, RequestSender};
+pub use codec::CompressionEncoding;
 pub use metadata::MetadataMap;
 pub use request::{IntoRequest, Request};
 pub use response::Response;

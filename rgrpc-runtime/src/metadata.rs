@@ -95,6 +95,11 @@ impl MetadataMap {
         self.headers.get(key).and_then(|v| v.to_str().ok())
     }
 
+    /// The first value for `key` as raw bytes, protocol headers included.
+    pub(crate) fn get_raw(&self, key: &str) -> Option<&[u8]> {
+        self.headers.get(key).map(|v| v.as_bytes())
+    }
+
     /// Every ASCII value for `key`, in order.
     pub fn get_all(&self, key: &str) -> impl Iterator<Item = &str> {
         self.headers

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cancel::Cancellation;
+use crate::codec::CompressionEncoding;
 use crate::metadata::MetadataMap;
 
 /// An outgoing request on the client, or an incoming one in a server handler.
@@ -24,6 +25,18 @@ pub struct Request<T> {
     metadata: MetadataMap,
     deadline: Option<Instant>,
     cancellation: Cancellation,
+    /// Client: overrides the channel's request compression for this call.
+    compression: Option<Option<CompressionEncoding>>,
+    /// Server: the message arrived compressed.
+    compressed: bool,
+}
+
+/// A request taken apart for sending.
+pub(crate) struct Parts<T> {
+    pub(crate) message: T,
+    pub(crate) metadata: MetadataMap,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) compression: Option<Option<CompressionEncoding>>,
 }
 
 impl<T> Request<T> {
@@ -34,6 +47,8 @@ impl<T> Request<T> {
             metadata: MetadataMap::new(),
             deadline: None,
             cancellation: Cancellation::never(),
+            compression: None,
+            compressed: false,
         }
     }
 
@@ -42,12 +57,15 @@ impl<T> Request<T> {
         metadata: MetadataMap,
         deadline: Option<Instant>,
         cancellation: Cancellation,
+        compressed: bool,
     ) -> Request<T> {
         Request {
             message,
             metadata,
             deadline,
             cancellation,
+            compression: None,
+            compressed,
         }
     }
 
@@ -118,6 +136,18 @@ impl<T> Request<T> {
         &self.cancellation
     }
 
+    /// Compresses this call's request messages with `encoding` (`None`: send them
+    /// uncompressed), overriding the channel's default.
+    pub fn with_compression(mut self, encoding: Option<CompressionEncoding>) -> Request<T> {
+        self.compression = Some(encoding);
+        self
+    }
+
+    /// Server side: whether the request message arrived compressed.
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
+    }
+
     /// Replaces the message, keeping metadata and deadline.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Request<U> {
         Request {
@@ -125,11 +155,18 @@ impl<T> Request<T> {
             metadata: self.metadata,
             deadline: self.deadline,
             cancellation: self.cancellation,
+            compression: self.compression,
+            compressed: self.compressed,
         }
     }
 
-    pub(crate) fn into_parts(self) -> (T, MetadataMap, Option<Instant>) {
-        (self.message, self.metadata, self.deadline)
+    pub(crate) fn into_parts(self) -> Parts<T> {
+        Parts {
+            message: self.message,
+            metadata: self.metadata,
+            deadline: self.deadline,
+            compression: self.compression,
+        }
     }
 }
 

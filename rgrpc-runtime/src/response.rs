@@ -8,6 +8,10 @@ pub struct Response<T> {
     message: T,
     metadata: MetadataMap,
     trailers: MetadataMap,
+    /// Server: compress (or not) regardless of the service default.
+    compress: Option<bool>,
+    /// Client: the message arrived compressed.
+    compressed: bool,
 }
 
 impl<T> Response<T> {
@@ -17,15 +21,39 @@ impl<T> Response<T> {
             message,
             metadata: MetadataMap::new(),
             trailers: MetadataMap::new(),
+            compress: None,
+            compressed: false,
         }
     }
 
-    pub(crate) fn from_parts(message: T, metadata: MetadataMap, trailers: MetadataMap) -> Self {
+    pub(crate) fn from_parts(
+        message: T,
+        metadata: MetadataMap,
+        trailers: MetadataMap,
+        compressed: bool,
+    ) -> Self {
         Response {
             message,
             metadata,
             trailers,
+            compress: None,
+            compressed,
         }
+    }
+
+    /// Server side: compress this response (with an encoding the client accepts) or send it
+    /// uncompressed, overriding the service's default.
+    pub fn set_compress(&mut self, compress: bool) {
+        self.compress = Some(compress);
+    }
+
+    /// Client side: whether the response message arrived compressed.
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
+    }
+
+    pub(crate) fn compress(&self) -> Option<bool> {
+        self.compress
     }
 
     /// The message.

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use h2::RecvStream;
 use tokio::time::{Instant, Sleep};
 
+use crate::codec::compression::{self, CompressionEncoding};
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
 use crate::metadata::MetadataMap;
@@ -67,8 +68,17 @@ impl<T> Streaming<T> {
         self.inbound.trailers.as_ref()
     }
 
-    pub(crate) fn into_parts(self) -> (Option<MetadataMap>, Option<MetadataMap>) {
-        (self.inbound.headers, self.inbound.trailers)
+    /// Whether the message most recently returned arrived compressed.
+    pub fn last_message_compressed(&self) -> bool {
+        self.inbound.last_compressed
+    }
+
+    pub(crate) fn into_parts(self) -> (Option<MetadataMap>, Option<MetadataMap>, bool) {
+        (
+            self.inbound.headers,
+            self.inbound.trailers,
+            self.inbound.last_compressed,
+        )
     }
 }
 
@@ -107,9 +117,13 @@ pub(crate) struct Inbound {
     state: State,
     side: Side,
     decoder: FrameDecoder,
+    max_len: usize,
     deadline: Option<Pin<Box<Sleep>>>,
     headers: Option<MetadataMap>,
     trailers: Option<MetadataMap>,
+    /// The peer's `grpc-encoding`; `Err` holds a name we cannot decode.
+    encoding: Result<Option<CompressionEncoding>, String>,
+    last_compressed: bool,
 }
 
 impl Inbound {
@@ -122,20 +136,31 @@ impl Inbound {
             state: State::Head(response),
             side: Side::Client,
             decoder: FrameDecoder::new(max_len),
+            max_len,
             deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
             headers: None,
             trailers: None,
+            encoding: Ok(None),
+            last_compressed: false,
         }
     }
 
-    pub(crate) fn server(body: RecvStream, max_len: usize) -> Inbound {
+    /// The server's view of a request body; unsupported encodings were refused at dispatch.
+    pub(crate) fn server(
+        body: RecvStream,
+        max_len: usize,
+        encoding: Option<CompressionEncoding>,
+    ) -> Inbound {
         Inbound {
             state: State::Body(body),
             side: Side::Server,
             decoder: FrameDecoder::new(max_len),
+            max_len,
             deadline: None,
             headers: None,
             trailers: None,
+            encoding: Ok(encoding),
+            last_compressed: false,
         }
     }
 
@@ -180,6 +205,10 @@ impl Inbound {
         let (parts, body) = response.into_parts();
         match check_response_head(parts, body.is_end_stream()) {
             Head::Body(headers) => {
+                if let Some(value) = headers.get_raw("grpc-encoding") {
+                    self.encoding = CompressionEncoding::parse(value)
+                        .map_err(|()| String::from_utf8_lossy(value).into_owned());
+                }
                 self.headers = Some(headers);
                 self.state = State::Body(body);
             }
@@ -207,14 +236,25 @@ impl Inbound {
         loop {
             match self.decoder.next_message() {
                 Ok(Some(RawMessage { compressed, data })) => {
-                    if compressed {
-                        let status = Status::internal(
-                            "compressed flag set on a message but no grpc-encoding was negotiated",
-                        );
-                        self.fail(&status);
-                        return Poll::Ready(Err(status));
+                    self.last_compressed = compressed;
+                    if !compressed {
+                        return Poll::Ready(Ok(Some(data)));
                     }
-                    return Poll::Ready(Ok(Some(data)));
+                    let decompressed = match &self.encoding {
+                        Ok(Some(encoding)) => {
+                            compression::decompress(*encoding, &data, self.max_len)
+                        }
+                        Ok(None) => Err(Status::internal(
+                            "compressed flag set on a message but no grpc-encoding was negotiated",
+                        )),
+                        Err(name) => Err(Status::internal(format!(
+                            "message compressed with unsupported grpc-encoding {name:?}"
+                        ))),
+                    };
+                    if let Err(status) = &decompressed {
+                        self.fail(status);
+                    }
+                    return Poll::Ready(decompressed.map(Some));
                 }
                 Ok(None) => {}
                 Err(status) => {

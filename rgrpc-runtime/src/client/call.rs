@@ -8,8 +8,9 @@ use h2::SendStream;
 use tokio::time::Instant;
 
 use super::Channel;
-use crate::codec::{framing, Codec};
+use crate::codec::{framing, Codec, CompressionEncoding};
 use crate::flow;
+use crate::request::Parts;
 use crate::streaming::{Inbound, Streaming};
 use crate::{Request, Response, Status};
 
@@ -33,11 +34,17 @@ pub async fn unary<C: Codec>(
     path: &'static str,
     request: Request<C::Encode>,
 ) -> Result<Response<C::Decode>, Status> {
-    let (message, metadata, deadline) = request.into_parts();
+    let Parts {
+        message,
+        metadata,
+        deadline,
+        compression,
+    } = request.into_parts();
+    let encoding = channel.encoding(compression);
     with_deadline(deadline, async {
-        let frame = framing::encode(&C::default(), &message, &mut BytesMut::new())?;
+        let frame = framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding)?;
         drop(message);
-        let (response, mut send) = channel.start(path, metadata, deadline).await?;
+        let (response, mut send) = channel.start(path, metadata, deadline, encoding).await?;
         // One bounded message: h2 may buffer it until the window opens.
         send.send_data(frame, true)
             .map_err(|e| Status::from_h2(&e))?;
@@ -53,10 +60,16 @@ pub async fn server_streaming<C: Codec>(
     path: &'static str,
     request: Request<C::Encode>,
 ) -> Result<Streaming<C::Decode>, Status> {
-    let (message, metadata, deadline) = request.into_parts();
+    let Parts {
+        message,
+        metadata,
+        deadline,
+        compression,
+    } = request.into_parts();
+    let encoding = channel.encoding(compression);
     let response = with_deadline(deadline, async {
-        let frame = framing::encode(&C::default(), &message, &mut BytesMut::new())?;
-        let (response, mut send) = channel.start(path, metadata, deadline).await?;
+        let frame = framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding)?;
+        let (response, mut send) = channel.start(path, metadata, deadline, encoding).await?;
         send.send_data(frame, true)
             .map_err(|e| Status::from_h2(&e))?;
         // No send handle outlives this: dropping the `Streaming` then resets the stream.
@@ -95,12 +108,21 @@ async fn open<C: Codec>(
     request: Request<()>,
     close_on_drop: bool,
 ) -> Result<(RequestSender<C::Encode>, Streaming<C::Decode>), Status> {
-    let ((), metadata, deadline) = request.into_parts();
-    let (response, send) = with_deadline(deadline, channel.start(path, metadata, deadline)).await?;
+    let Parts {
+        metadata,
+        deadline,
+        compression,
+        ..
+    } = request.into_parts();
+    let encoding = channel.encoding(compression);
+    let (response, send) =
+        with_deadline(deadline, channel.start(path, metadata, deadline, encoding)).await?;
     let sender = RequestSender {
         stream: send,
         buf: BytesMut::new(),
-        encode: |item, buf| framing::encode(&C::default(), item, buf),
+        encode: |item, buf, encoding| framing::encode(&C::default(), item, buf, encoding),
+        encoding,
+        compress: true,
         deadline,
         closed: false,
         close_on_drop,
@@ -120,11 +142,12 @@ async fn single_response<T>(mut responses: Streaming<T>) -> Result<Response<T>, 
             "server sent more than one response message to a unary call",
         ));
     }
-    let (headers, trailers) = responses.into_parts();
+    let (headers, trailers, compressed) = responses.into_parts();
     Ok(Response::from_parts(
         message,
         headers.unwrap_or_default(),
         trailers.unwrap_or_default(),
+        compressed,
     ))
 }
 
@@ -132,7 +155,9 @@ async fn single_response<T>(mut responses: Streaming<T>) -> Result<Response<T>, 
 pub struct RequestSender<T> {
     stream: SendStream<Bytes>,
     buf: BytesMut,
-    encode: fn(&T, &mut BytesMut) -> Result<Bytes, Status>,
+    encode: fn(&T, &mut BytesMut, Option<CompressionEncoding>) -> Result<Bytes, Status>,
+    encoding: Option<CompressionEncoding>,
+    compress: bool,
     deadline: Option<Instant>,
     closed: bool,
     close_on_drop: bool,
@@ -149,7 +174,8 @@ impl<T> RequestSender<T> {
                 "send after the request side was closed",
             ));
         }
-        let frame = (self.encode)(&message, &mut self.buf)?;
+        let encoding = self.encoding.filter(|_| self.compress);
+        let frame = (self.encode)(&message, &mut self.buf, encoding)?;
         drop(message);
         let stream = &mut self.stream;
         with_deadline(self.deadline, async {
@@ -158,6 +184,12 @@ impl<T> RequestSender<T> {
                 .map_err(|e| Status::from_h2(&e))
         })
         .await
+    }
+
+    /// Whether the following messages are compressed with the call's encoding (default:
+    /// yes, when the call has one). Lets a call mix compressed and plain messages.
+    pub fn set_compress(&mut self, compress: bool) {
+        self.compress = compress;
     }
 
     /// Half-closes the request side: tells the server no more messages follow.
@@ -199,6 +231,11 @@ impl<Req, Resp> ClientStreamingCall<Req, Resp> {
     /// Sends one request message.
     pub async fn send(&mut self, message: Req) -> Result<(), Status> {
         self.sender.send(message).await
+    }
+
+    /// Whether the following messages are compressed (see [`RequestSender::set_compress`]).
+    pub fn set_compress(&mut self, compress: bool) {
+        self.sender.set_compress(compress);
     }
 
     /// Half-closes the request side and waits for the response.

@@ -12,7 +12,9 @@ use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::codec::compression::ACCEPT_ENCODING;
 use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
+use crate::codec::CompressionEncoding;
 use crate::metadata::MetadataMap;
 use crate::{timeout, Status};
 
@@ -53,9 +55,17 @@ pub struct ChannelBuilder {
     initial_stream_window: u32,
     initial_connection_window: u32,
     max_frame_size: u32,
+    send_compressed: Option<CompressionEncoding>,
 }
 
 impl ChannelBuilder {
+    /// Compresses request messages with `encoding` by default; a call can override it with
+    /// [`crate::Request::with_compression`]. Responses in gzip and deflate are always accepted.
+    pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+        self.send_compressed = Some(encoding);
+        self
+    }
+
     /// The largest message the client accepts; larger ones fail with `RESOURCE_EXHAUSTED`.
     /// Default 4 MiB.
     pub fn max_receive_message_size(mut self, bytes: usize) -> Self {
@@ -139,11 +149,20 @@ impl Channel {
             initial_stream_window: 1024 * 1024,
             initial_connection_window: 2 * 1024 * 1024,
             max_frame_size: 16 * 1024,
+            send_compressed: None,
         }
     }
 
     pub(crate) fn max_receive_message_size(&self) -> usize {
         self.inner.config.max_receive_message_size
+    }
+
+    /// The request encoding for a call: the call's own choice, else the channel's default.
+    pub(crate) fn encoding(
+        &self,
+        call: Option<Option<CompressionEncoding>>,
+    ) -> Option<CompressionEncoding> {
+        call.unwrap_or(self.inner.config.send_compressed)
     }
 
     /// Opens a stream for `path` and sends the request headers.
@@ -152,9 +171,10 @@ impl Channel {
         path: &'static str,
         metadata: MetadataMap,
         deadline: Option<Instant>,
+        encoding: Option<CompressionEncoding>,
     ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
         let mut send = self.ready().await?;
-        let head = self.request_head(path, metadata, deadline)?;
+        let head = self.request_head(path, metadata, deadline, encoding)?;
         send.send_request(head, false)
             .map_err(|e| Status::from_h2(&e))
     }
@@ -164,6 +184,7 @@ impl Channel {
         path: &'static str,
         metadata: MetadataMap,
         deadline: Option<Instant>,
+        encoding: Option<CompressionEncoding>,
     ) -> Result<http::Request<()>, Status> {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.inner.scheme.clone());
@@ -176,6 +197,13 @@ impl Channel {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(TE, HeaderValue::from_static("trailers"));
         headers.insert(USER_AGENT, self.inner.user_agent.clone());
+        headers.insert(
+            "grpc-accept-encoding",
+            HeaderValue::from_static(ACCEPT_ENCODING),
+        );
+        if let Some(encoding) = encoding {
+            headers.insert("grpc-encoding", encoding.header_value());
+        }
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

@@ -3,6 +3,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::compression::{self, CompressionEncoding};
 use super::Codec;
 use crate::Status;
 
@@ -12,19 +13,35 @@ pub const HEADER_LEN: usize = 5;
 /// The default limit on a received message: 4 MiB, as in grpc-go and gRPC C-core.
 pub const DEFAULT_MAX_RECEIVE_SIZE: usize = 4 * 1024 * 1024;
 
-/// Encodes `item` with its prefix into `buf` and returns the framed bytes.
+/// Encodes `item` with its prefix into `buf` and returns the framed bytes, compressed (with
+/// the prefix's flag set) if `compression` names an encoding.
 ///
 /// `buf` is a scratch buffer: callers that send many messages keep one and its allocation is
 /// reused once the previous frame has been written out.
-pub fn encode<C: Codec>(codec: &C, item: &C::Encode, buf: &mut BytesMut) -> Result<Bytes, Status> {
+pub fn encode<C: Codec>(
+    codec: &C,
+    item: &C::Encode,
+    buf: &mut BytesMut,
+    compression: Option<CompressionEncoding>,
+) -> Result<Bytes, Status> {
     buf.clear();
     buf.reserve(HEADER_LEN);
     buf.put_bytes(0, HEADER_LEN);
     codec.encode(item, buf)?;
-    let len = u32::try_from(buf.len() - HEADER_LEN)
+    let mut frame = match compression {
+        None => buf.split(),
+        Some(encoding) => {
+            let mut out = BytesMut::with_capacity(HEADER_LEN + (buf.len() - HEADER_LEN) / 2);
+            out.put_bytes(0, HEADER_LEN);
+            compression::compress(encoding, &buf[HEADER_LEN..], &mut out)?;
+            out[0] = 1;
+            out
+        }
+    };
+    let len = u32::try_from(frame.len() - HEADER_LEN)
         .map_err(|_| Status::resource_exhausted("message larger than 4 GiB cannot be framed"))?;
-    buf[1..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
-    Ok(buf.split().freeze())
+    frame[1..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    Ok(frame.freeze())
 }
 
 /// One framed message as received, before decompression and decoding.
@@ -243,7 +260,15 @@ mod tests {
             }
         }
         let mut buf = BytesMut::new();
-        let framed = encode(&Raw, &b"abc".to_vec(), &mut buf).unwrap();
+        let framed = encode(&Raw, &b"abc".to_vec(), &mut buf, None).unwrap();
         assert_eq!(&framed[..], &frame(0, b"abc")[..]);
+        let data = b"abcabcabcabcabcabcabcabc".to_vec();
+        let framed = encode(&Raw, &data, &mut buf, Some(CompressionEncoding::Gzip)).unwrap();
+        let mut d = FrameDecoder::new(1024);
+        d.push(framed);
+        let m = d.next_message().unwrap().unwrap();
+        assert!(m.compressed);
+        let plain = compression::decompress(CompressionEncoding::Gzip, &m.data, 1024).unwrap();
+        assert_eq!(plain, data);
     }
 }

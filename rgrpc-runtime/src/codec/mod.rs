@@ -1,6 +1,7 @@
 //! Turning messages into bytes and back: the [`Codec`] trait, the gRPC length-prefixed
 //! framing, and the rust-protobuf v3 codec used by generated code.
 
+pub mod compression;
 pub mod framing;
 #[cfg(feature = "protobuf")]
 mod protobuf;
@@ -9,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::Status;
 
+pub use self::compression::CompressionEncoding;
 #[cfg(feature = "protobuf")]
 pub use self::protobuf::ProtobufCodec;
 

@@ -15,7 +15,8 @@ use tokio::time::Instant;
 
 use super::sender::{lock, response_head, Outbound, ResponseSender};
 use crate::cancel::Cancellation;
-use crate::codec::{framing, Codec};
+use crate::codec::compression::Accepted;
+use crate::codec::{framing, Codec, CompressionEncoding};
 use crate::metadata::MetadataMap;
 use crate::streaming::{Inbound, Streaming};
 use crate::{Request, Response, Status};
@@ -28,6 +29,32 @@ pub struct ServerCall {
     respond: SendResponse<Bytes>,
     deadline: Option<Instant>,
     max_receive: usize,
+    compression: Compression,
+}
+
+/// How a call's messages are compressed: what the client sent and accepts, and what the
+/// service would like to send.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Compression {
+    /// The request's `grpc-encoding`.
+    pub(crate) request: Option<CompressionEncoding>,
+    /// The client's `grpc-accept-encoding`.
+    pub(crate) accepted: Accepted,
+    /// The service's default for responses.
+    pub(crate) default: Option<CompressionEncoding>,
+}
+
+impl Compression {
+    /// The response encoding: `want` is the handler's explicit choice, if any. Only an
+    /// encoding the client accepts is ever used.
+    pub(crate) fn response(self, want: Option<bool>) -> Option<CompressionEncoding> {
+        let default = self.default.filter(|e| self.accepted.contains(*e));
+        match want {
+            Some(false) => None,
+            Some(true) => default.or(self.accepted.preferred()),
+            None => default,
+        }
+    }
 }
 
 enum Outcome<T> {
@@ -80,6 +107,7 @@ impl ServerCall {
         respond: SendResponse<Bytes>,
         deadline: Option<Instant>,
         max_receive: usize,
+        compression: Compression,
     ) -> ServerCall {
         ServerCall {
             headers,
@@ -87,7 +115,14 @@ impl ServerCall {
             respond,
             deadline,
             max_receive,
+            compression,
         }
+    }
+
+    /// Compresses responses with `encoding` when the client accepts it (handlers can still
+    /// choose per response). Used by [`super::SendCompressed`] for per-service compression.
+    pub fn set_send_compression(&mut self, encoding: Option<CompressionEncoding>) {
+        self.compression.default = encoding;
     }
 
     /// Answers at once with `status`, as a trailers-only response.
@@ -102,8 +137,12 @@ impl ServerCall {
         )));
     }
 
-    fn inbound<T, C: Codec<Decode = T>>(body: RecvStream, max_receive: usize) -> Streaming<T> {
-        Streaming::new::<C>(Inbound::server(body, max_receive))
+    fn inbound<T, C: Codec<Decode = T>>(
+        body: RecvStream,
+        max_receive: usize,
+        compression: Compression,
+    ) -> Streaming<T> {
+        Streaming::new::<C>(Inbound::server(body, max_receive, compression.request))
     }
 
     /// Runs a unary handler.
@@ -120,26 +159,24 @@ impl ServerCall {
                 mut respond,
                 deadline,
                 max_receive,
+                compression,
             } = self;
             let cancel = Cancellation::new();
             let work = async {
-                let mut requests = Self::inbound::<_, C>(body, max_receive);
+                let mut requests = Self::inbound::<_, C>(body, max_receive, compression);
                 let message = single_request(&mut requests).await?;
+                let compressed = requests.last_message_compressed();
                 drop(requests);
                 let metadata = MetadataMap::from_headers(headers);
-                handler(Request::from_server(
-                    message,
-                    metadata,
-                    deadline,
-                    cancel.clone(),
-                ))
-                .await
+                let request =
+                    Request::from_server(message, metadata, deadline, cancel.clone(), compressed);
+                handler(request).await
             };
             let outcome = guard(work, deadline, &cancel, |cx| {
                 respond.poll_reset(cx).map(drop)
             })
             .await;
-            finish_unary::<C>(&mut respond, outcome);
+            finish_unary::<C>(&mut respond, outcome, compression);
         });
     }
 
@@ -157,16 +194,17 @@ impl ServerCall {
                 mut respond,
                 deadline,
                 max_receive,
+                compression,
             } = self;
             let cancel = Cancellation::new();
-            let requests = Self::inbound::<_, C>(body, max_receive);
+            let requests = Self::inbound::<_, C>(body, max_receive, compression);
             let metadata = MetadataMap::from_headers(headers);
-            let request = Request::from_server(requests, metadata, deadline, cancel.clone());
+            let request = Request::from_server(requests, metadata, deadline, cancel.clone(), false);
             let outcome = guard(handler(request), deadline, &cancel, |cx| {
                 respond.poll_reset(cx).map(drop)
             })
             .await;
-            finish_unary::<C>(&mut respond, outcome);
+            finish_unary::<C>(&mut respond, outcome, compression);
         });
     }
 
@@ -184,16 +222,19 @@ impl ServerCall {
                 respond,
                 deadline,
                 max_receive,
+                compression,
             } = self;
             let cancel = Cancellation::new();
-            let out = Outbound::new(respond);
+            let out = Outbound::new(respond, compression);
             let sender = ResponseSender::new(out.clone(), encode_with::<C>);
             let work = async {
-                let mut requests = Self::inbound::<_, C>(body, max_receive);
+                let mut requests = Self::inbound::<_, C>(body, max_receive, compression);
                 let message = single_request(&mut requests).await?;
+                let compressed = requests.last_message_compressed();
                 drop(requests);
                 let metadata = MetadataMap::from_headers(headers);
-                let request = Request::from_server(message, metadata, deadline, cancel.clone());
+                let request =
+                    Request::from_server(message, metadata, deadline, cancel.clone(), compressed);
                 handler(request, sender).await
             };
             let outcome = guard(work, deadline, &cancel, |cx| lock(&out).poll_reset(cx)).await;
@@ -215,13 +256,14 @@ impl ServerCall {
                 respond,
                 deadline,
                 max_receive,
+                compression,
             } = self;
             let cancel = Cancellation::new();
-            let out = Outbound::new(respond);
+            let out = Outbound::new(respond, compression);
             let sender = ResponseSender::new(out.clone(), encode_with::<C>);
-            let requests = Self::inbound::<_, C>(body, max_receive);
+            let requests = Self::inbound::<_, C>(body, max_receive, compression);
             let metadata = MetadataMap::from_headers(headers);
-            let request = Request::from_server(requests, metadata, deadline, cancel.clone());
+            let request = Request::from_server(requests, metadata, deadline, cancel.clone(), false);
             let outcome = guard(handler(request, sender), deadline, &cancel, |cx| {
                 lock(&out).poll_reset(cx)
             })
@@ -231,17 +273,22 @@ impl ServerCall {
     }
 }
 
-fn encode_with<C: Codec>(item: &C::Encode, buf: &mut BytesMut) -> Result<Bytes, Status> {
-    framing::encode(&C::default(), item, buf)
+fn encode_with<C: Codec>(
+    item: &C::Encode,
+    buf: &mut BytesMut,
+    encoding: Option<CompressionEncoding>,
+) -> Result<Bytes, Status> {
+    framing::encode(&C::default(), item, buf, encoding)
 }
 
 /// Sends the single response, or the status, of a unary or client-streaming call.
 fn finish_unary<C: Codec>(
     respond: &mut SendResponse<Bytes>,
     outcome: Outcome<Result<Response<C::Encode>, Status>>,
+    compression: Compression,
 ) {
     match outcome {
-        Outcome::Done(Ok(response)) => send_unary::<C>(respond, response),
+        Outcome::Done(Ok(response)) => send_unary::<C>(respond, response, compression),
         Outcome::Done(Err(status)) => send_trailers_only(respond, &status),
         Outcome::DeadlineExceeded => send_trailers_only(respond, &deadline_status()),
         Outcome::Reset => {}
@@ -270,14 +317,22 @@ async fn single_request<T>(requests: &mut Streaming<T>) -> Result<T, Status> {
     Ok(message)
 }
 
-fn send_unary<C: Codec>(respond: &mut SendResponse<Bytes>, response: Response<C::Encode>) {
+fn send_unary<C: Codec>(
+    respond: &mut SendResponse<Bytes>,
+    response: Response<C::Encode>,
+    compression: Compression,
+) {
+    let encoding = compression.response(response.compress());
     let (message, metadata, trailers) = response.into_parts();
-    let frame = match framing::encode(&C::default(), &message, &mut BytesMut::new()) {
+    let frame = match framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding) {
         Ok(frame) => frame,
         Err(status) => return send_trailers_only(respond, &status),
     };
-    let Ok(mut stream) = respond.send_response(response_head(metadata.into_outgoing()), false)
-    else {
+    let mut headers = metadata.into_outgoing();
+    if let Some(encoding) = encoding {
+        headers.insert("grpc-encoding", encoding.header_value());
+    }
+    let Ok(mut stream) = respond.send_response(response_head(headers), false) else {
         return;
     };
     // The whole message is already in memory; h2 sends it as the window allows.

@@ -2,12 +2,14 @@
 //! [`Service`]s, and the per-call machinery handlers run in.
 
 mod call;
+mod compressed;
 mod router;
 mod sender;
 #[allow(clippy::module_inception)]
 mod server;
 
 pub use call::ServerCall;
+pub use compressed::SendCompressed;
 pub use router::Service;
 pub use sender::ResponseSender;
 pub use server::{Server, ServerBuilder};

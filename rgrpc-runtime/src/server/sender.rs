@@ -9,6 +9,8 @@ use h2::SendStream;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::HeaderMap;
 
+use super::call::Compression;
+use crate::codec::CompressionEncoding;
 use crate::flow::{self, StreamSlot};
 use crate::metadata::MetadataMap;
 use crate::Status;
@@ -21,6 +23,11 @@ pub(crate) struct Outbound {
     stream: Option<SendStream<Bytes>>,
     headers: MetadataMap,
     trailers: MetadataMap,
+    compression: Compression,
+    /// The handler's explicit choice, if it made one.
+    compress: Option<bool>,
+    /// The encoding announced in the response headers.
+    encoding: Option<CompressionEncoding>,
 }
 
 pub(crate) type SharedOutbound = Arc<Mutex<Outbound>>;
@@ -30,13 +37,25 @@ pub(crate) fn lock(out: &SharedOutbound) -> std::sync::MutexGuard<'_, Outbound> 
 }
 
 impl Outbound {
-    pub(crate) fn new(respond: SendResponse<Bytes>) -> SharedOutbound {
+    pub(crate) fn new(respond: SendResponse<Bytes>, compression: Compression) -> SharedOutbound {
         Arc::new(Mutex::new(Outbound {
             respond,
             stream: None,
             headers: MetadataMap::new(),
             trailers: MetadataMap::new(),
+            compression,
+            compress: None,
+            encoding: None,
         }))
+    }
+
+    /// The encoding for the next message. The response encoding is fixed by the first
+    /// message, when the headers go out; later messages can only opt out of it.
+    fn message_encoding(&mut self) -> Option<CompressionEncoding> {
+        if self.stream.is_none() {
+            self.encoding = self.compression.response(self.compress);
+        }
+        self.encoding.filter(|_| self.compress != Some(false))
     }
 
     pub(crate) fn poll_reset(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
@@ -74,7 +93,10 @@ impl Outbound {
 impl StreamSlot for Outbound {
     fn with<R>(&mut self, f: impl FnOnce(&mut SendStream<Bytes>) -> R) -> Result<R, h2::Error> {
         if self.stream.is_none() {
-            let headers = std::mem::take(&mut self.headers).into_outgoing();
+            let mut headers = std::mem::take(&mut self.headers).into_outgoing();
+            if let Some(encoding) = self.encoding {
+                headers.insert("grpc-encoding", encoding.header_value());
+            }
             self.stream = Some(self.respond.send_response(response_head(headers), false)?);
         }
         match &mut self.stream {
@@ -100,14 +122,13 @@ pub(crate) fn response_head(mut headers: HeaderMap) -> http::Response<()> {
 pub struct ResponseSender<T> {
     out: SharedOutbound,
     buf: BytesMut,
-    encode: fn(&T, &mut BytesMut) -> Result<Bytes, Status>,
+    encode: Encoder<T>,
 }
 
+type Encoder<T> = fn(&T, &mut BytesMut, Option<CompressionEncoding>) -> Result<Bytes, Status>;
+
 impl<T> ResponseSender<T> {
-    pub(crate) fn new(
-        out: SharedOutbound,
-        encode: fn(&T, &mut BytesMut) -> Result<Bytes, Status>,
-    ) -> Self {
+    pub(crate) fn new(out: SharedOutbound, encode: Encoder<T>) -> Self {
         ResponseSender {
             out,
             buf: BytesMut::new(),
@@ -118,7 +139,8 @@ impl<T> ResponseSender<T> {
     /// Sends one message. Waits while the client's flow-control window is full, so a slow
     /// reader slows the handler; fails with `CANCELLED` once the client has gone away.
     pub async fn send(&mut self, message: T) -> Result<(), Status> {
-        let frame = (self.encode)(&message, &mut self.buf)?;
+        let encoding = lock(&self.out).message_encoding();
+        let frame = (self.encode)(&message, &mut self.buf, encoding)?;
         drop(message);
         flow::send_data(&mut self.out, frame, false)
             .await
@@ -128,6 +150,13 @@ impl<T> ResponseSender<T> {
     /// Sets the response header metadata. Has no effect once the first message was sent.
     pub fn set_headers(&mut self, metadata: MetadataMap) {
         lock(&self.out).headers = metadata;
+    }
+
+    /// Compress the following messages (with an encoding the client accepts), or not,
+    /// overriding the service's default. The encoding is fixed when the first message goes
+    /// out, so turning compression on after an uncompressed first message has no effect.
+    pub fn set_compress(&mut self, compress: bool) {
+        lock(&self.out).compress = Some(compress);
     }
 
     /// Sets the trailer metadata sent with the final status.

@@ -16,9 +16,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::call::Compression;
 use super::router::{Router, Service};
 use super::ServerCall;
+use crate::codec::compression::{Accepted, ACCEPT_ENCODING};
 use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
+use crate::codec::CompressionEncoding;
 use crate::{timeout, Status};
 
 /// Collects services and options, then binds a [`Server`].
@@ -48,6 +51,7 @@ struct Config {
     initial_connection_window: u32,
     shutdown_grace: Duration,
     handshake_timeout: Duration,
+    send_compressed: Option<CompressionEncoding>,
 }
 
 impl ServerBuilder {
@@ -93,6 +97,14 @@ impl ServerBuilder {
     /// closed (default 20 s), so idle half-open connections cannot pile up.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Compresses responses of every service with `encoding` when the client accepts it
+    /// (per service: [`super::SendCompressed`]). Requests in gzip and deflate are always
+    /// accepted.
+    pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+        self.config.send_compressed = Some(encoding);
         self
     }
 
@@ -142,6 +154,7 @@ impl Server {
                 initial_connection_window: 2 * 1024 * 1024,
                 shutdown_grace: Duration::from_secs(10),
                 handshake_timeout: Duration::from_secs(20),
+                send_compressed: None,
             },
         }
     }
@@ -276,26 +289,39 @@ fn dispatch(shared: &Shared, request: http::Request<RecvStream>, mut respond: Se
             }
         },
     };
-    if let Some(encoding) = parts.headers.get("grpc-encoding") {
-        if encoding.as_bytes() != b"identity" {
-            let status = Status::unimplemented(format!(
-                "unsupported grpc-encoding {:?}",
-                String::from_utf8_lossy(encoding.as_bytes())
-            ));
-            let mut headers = HeaderMap::new();
-            status.write_trailers(&mut headers);
-            // Tell the client what we can decode (compression spec, "Negotiation").
-            headers.insert("grpc-accept-encoding", HeaderValue::from_static("identity"));
-            let _ = respond.send_response(super::sender::response_head(headers), true);
-            return;
-        }
-    }
+    let request_encoding = match parts.headers.get("grpc-encoding") {
+        None => None,
+        Some(value) => match CompressionEncoding::parse(value.as_bytes()) {
+            Ok(encoding) => encoding,
+            Err(()) => {
+                let status = Status::unimplemented(format!(
+                    "unsupported grpc-encoding {:?}",
+                    String::from_utf8_lossy(value.as_bytes())
+                ));
+                let mut headers = HeaderMap::new();
+                status.write_trailers(&mut headers);
+                // Tell the client what we can decode (compression spec, "Negotiation").
+                headers.insert(
+                    "grpc-accept-encoding",
+                    HeaderValue::from_static(ACCEPT_ENCODING),
+                );
+                let _ = respond.send_response(super::sender::response_head(headers), true);
+                return;
+            }
+        },
+    };
+    let compression = Compression {
+        request: request_encoding,
+        accepted: Accepted::parse(parts.headers.get("grpc-accept-encoding")),
+        default: shared.config.send_compressed,
+    };
     let call = ServerCall::new(
         parts.headers,
         body,
         respond,
         deadline,
         shared.config.max_receive_message_size,
+        compression,
     );
     shared.router.route(parts.uri.path(), call);
 }

@@ -117,6 +117,9 @@ impl Echo for EchoService {
         guard.armed = false;
         fail(req.message())?;
         let mut response = Response::new(reply(req.message()));
+        if req.is_compressed() {
+            response.message_mut().message.push_str(" [compressed]");
+        }
         *response.metadata_mut() = echo_metadata(req.metadata(), "");
         *response.trailers_mut() = echo_metadata(req.metadata(), "-trailer");
         Ok(response)
@@ -153,7 +156,11 @@ impl Echo for EchoService {
         while let Some(r) = requests.message().await? {
             fail(&r)?;
             bytes += r.payload.len();
-            joined.push(r.message);
+            if requests.last_message_compressed() {
+                joined.push(format!("z{}", r.message));
+            } else {
+                joined.push(r.message);
+            }
         }
         guard.armed = false;
         Ok(Response::new(EchoResponse {

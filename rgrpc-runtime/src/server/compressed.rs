@@ -1,0 +1,41 @@
+//! [`SendCompressed`]: per-service response compression.
+
+use super::{ServerCall, Service};
+use crate::codec::CompressionEncoding;
+
+/// Wraps a service so its responses are compressed with `encoding` whenever the client
+/// accepts it; handlers can still opt out per response.
+///
+/// ```no_run
+/// # use rgrpc_runtime::server::{SendCompressed, Service, ServerCall};
+/// # use rgrpc_runtime::{CompressionEncoding, Server};
+/// # struct Svc;
+/// # impl Service for Svc {
+/// #     fn name(&self) -> &'static str { "x.Svc" }
+/// #     fn call(&self, method: &str, call: ServerCall) { call.unimplemented("x.Svc", method) }
+/// # }
+/// let builder = Server::builder().add_service(SendCompressed::new(Svc, CompressionEncoding::Gzip));
+/// ```
+#[derive(Debug, Clone)]
+pub struct SendCompressed<S> {
+    inner: S,
+    encoding: CompressionEncoding,
+}
+
+impl<S: Service> SendCompressed<S> {
+    /// Compresses `inner`'s responses with `encoding`.
+    pub fn new(inner: S, encoding: CompressionEncoding) -> Self {
+        SendCompressed { inner, encoding }
+    }
+}
+
+impl<S: Service> Service for SendCompressed<S> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn call(&self, method: &str, mut call: ServerCall) {
+        call.set_send_compression(Some(self.encoding));
+        self.inner.call(method, call);
+    }
+}
