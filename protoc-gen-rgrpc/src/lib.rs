@@ -19,7 +19,10 @@ pub use options::Options;
 
 /// Handles one plugin request; problems are reported in the response's `error` field.
 pub fn run(request: &CodeGeneratorRequest) -> CodeGeneratorResponse {
-    match generate(request) {
+    // A bug of ours must still reach protoc as an error message, never as a crash.
+    let generated = catch_unwind(AssertUnwindSafe(|| generate(request)))
+        .unwrap_or_else(|panic| Err(format!("internal error: {}", panic_message(&*panic))));
+    match generated {
         Ok(files) => {
             let mut response = CodeGeneratorResponse::new();
             response.set_supported_features(Feature::FEATURE_PROTO3_OPTIONAL as u64);
@@ -170,15 +173,19 @@ fn messages(
         Ok(Err(e)) => Err(format!("rust-protobuf codegen: {e:#}")),
         Err(panic) => Err(format!(
             "rust-protobuf codegen failed: {}",
-            panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("panic")
+            panic_message(&*panic)
         )),
     };
     let _ = std::fs::remove_dir_all(&dir);
     outcome
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("panic")
 }
 
 /// rust-protobuf's hook for per-element customization; we customize only through options.

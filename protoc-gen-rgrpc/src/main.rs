@@ -9,6 +9,8 @@ use protobuf::plugin::CodeGeneratorRequest;
 use protobuf::Message;
 
 fn main() -> ExitCode {
+    // Panics are caught and reported in the response; keep them off protoc's stderr.
+    std::panic::set_hook(Box::new(|_| {}));
     let mut input = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut input) {
         eprintln!("protoc-gen-rgrpc: reading stdin: {e}");
