@@ -326,7 +326,12 @@ impl Status {
             };
             return Status::new(code, format!("stream error: {err}"));
         }
-        Status::unavailable(format!("connection error: {err}"))
+        if err.is_io() || err.is_go_away() {
+            return Status::unavailable(format!("connection error: {err}"));
+        }
+        // Misuse of a closed stream and similar library errors: a bug or a race, not a
+        // network failure.
+        Status::internal(format!("HTTP/2 error: {err}"))
     }
 }
 

@@ -421,3 +421,22 @@ async fn connect_to_nothing_is_unavailable() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_server_status_wins_over_the_send_race() {
+    bounded(async {
+        // The server answers an unknown service before reading the request; on a fresh
+        // connection the client's send can then hit the closed stream. The call must still
+        // end with the server's UNIMPLEMENTED (it once came back as UNAVAILABLE).
+        let server = TestServer::start().await;
+        for _ in 0..3000 {
+            let channel = Channel::connect(&server.uri()).await.unwrap();
+            let err =
+                client::unary::<EchoCodec>(&channel, "/no.Such/Method", Request::new(echo("x")))
+                    .await
+                    .unwrap_err();
+            assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
+        }
+    })
+    .await
+}

@@ -45,9 +45,10 @@ pub async fn unary<C: Codec>(
         let frame = framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding)?;
         drop(message);
         let (response, mut send) = channel.start(path, metadata, deadline, encoding).await?;
-        // One bounded message: h2 may buffer it until the window opens.
-        send.send_data(frame, true)
-            .map_err(|e| Status::from_h2(&e))?;
+        // One bounded message: h2 may buffer it until the window opens. If the server has
+        // already answered (UNIMPLEMENTED before reading the body, say), the stream is closed
+        // and this fails: the server's status, on the response side, is the call's outcome.
+        let _ = send.send_data(frame, true);
         let inbound = Inbound::client(response, channel.max_receive_message_size(), None);
         single_response(Streaming::<C::Decode>::new::<C>(inbound)).await
     })
@@ -70,8 +71,8 @@ pub async fn server_streaming<C: Codec>(
     let response = with_deadline(deadline, async {
         let frame = framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding)?;
         let (response, mut send) = channel.start(path, metadata, deadline, encoding).await?;
-        send.send_data(frame, true)
-            .map_err(|e| Status::from_h2(&e))?;
+        // As in `unary`: a server that answered early has the last word.
+        let _ = send.send_data(frame, true);
         // No send handle outlives this: dropping the `Streaming` then resets the stream.
         Ok(response)
     })
@@ -179,9 +180,16 @@ impl<T> RequestSender<T> {
         drop(message);
         let stream = &mut self.stream;
         with_deadline(self.deadline, async {
-            flow::send_data(stream, frame, false)
-                .await
-                .map_err(|e| Status::from_h2(&e))
+            flow::send_data(stream, frame, false).await.map_err(|e| {
+                let status = Status::from_h2(&e);
+                Status::new(
+                    status.code(),
+                    format!(
+                        "request stream closed ({}); the call's status is on the response side",
+                        status.message()
+                    ),
+                )
+            })
         })
         .await
     }
