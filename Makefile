@@ -4,6 +4,7 @@
 #   make check-generated  fail if checked-in generated code differs from a fresh run
 #   make test             fmt check, clippy -D warnings, check-generated, all tests
 #   make example          run the greeter example end to end
+#   make interop          interop tests both ways against gRPC C-core (grpcio)
 
 CARGO       ?= cargo
 PROTOC      ?= protoc
@@ -79,6 +80,13 @@ test: deps fmt-check clippy check-generated test-rust
 
 example:
 	$(CARGO) run -q -p rgrpc-examples --bin greeter
+
+# Every interop-spec case both ways against gRPC C-core (grpcio): rgrpc's interop client
+# against grpcio's server and grpcio's client against rgrpc's server; see
+# conformance/run-interop.sh.
+.PHONY: interop
+interop: deps venv
+	CARGO="$(CARGO)" PYTHON="$(PYTHON)" GRPC_PROTO="$(GRPC_PROTO)" conformance/run-interop.sh
 
 clean:
 	$(CARGO) clean

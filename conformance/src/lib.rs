@@ -2,3 +2,4 @@
 //! (`grpc.testing`), and the benchmark server and client (`bench`).
 
 pub mod gen;
+pub mod interop;

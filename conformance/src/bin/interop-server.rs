@@ -1,0 +1,85 @@
+//! `interop-server --port=N [--use_tls=false] [--host=ADDR]`: the gRPC interop test server
+//! (`grpc.testing.TestService`, see `rgrpc_conformance::interop::server`).
+//!
+//! Flags are the spec's, as `--name=value` or `--name value`; `--host` (default `0.0.0.0`)
+//! is an rgrpc addition so runners can stay on loopback. `--port=0` (the default) picks a
+//! free port. Once listening, the first line on stdout is `PORT <n>`. Stops gracefully on
+//! SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use rgrpc_conformance::interop::flags::{FlagError, Flags};
+use rgrpc_conformance::interop::server;
+use rgrpc_runtime::Server;
+
+const USAGE: &str = "usage: interop-server [--port=N] [--use_tls=false] [--host=ADDR]";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let flags = match Flags::parse(std::env::args().skip(1), &["port", "use_tls", "host"]) {
+        Ok(flags) => flags,
+        Err(FlagError::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let port: u16 = match flags.parse_or("port", 0) {
+        Ok(port) => port,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    match flags.bool_or("use_tls", false) {
+        Ok(false) => {}
+        Ok(true) => {
+            eprintln!("interop-server: --use_tls=true: TLS not supported yet (rgrpc has no TLS)");
+            return ExitCode::from(2);
+        }
+        Err(e) => return usage_error(&e.to_string()),
+    }
+    let host = flags.get("host").unwrap_or("0.0.0.0");
+
+    let builder = server::register(Server::builder()).shutdown_grace(Duration::from_secs(1));
+    let server = match builder.bind((host, port)).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("interop-server: cannot listen on {host}:{port}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server.local_addr() {
+        Ok(addr) => println!("PORT {}", addr.port()),
+        Err(e) => {
+            eprintln!("interop-server: no local address: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    match server.serve_with_shutdown(stop_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("interop-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("interop-server: {message}\n{USAGE}");
+    ExitCode::from(2)
+}
+
+/// SIGINT or SIGTERM, whichever comes first.
+async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            eprintln!("interop-server: cannot watch SIGTERM ({e}); stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

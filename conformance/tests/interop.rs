@@ -1,0 +1,306 @@
+//! The interop client and server (`rgrpc_conformance::interop`): every case against our own
+//! server in-process, every case both ways against gRPC C-core (Python grpcio), and the
+//! binaries' command lines.
+//!
+//! The grpcio peers live in `conformance/peers/python/`. Python comes from `RGRPC_PYTHON`, or
+//! else `conformance/.venv/bin/python` (`make venv`); with neither the grpcio tests fail rather
+//! than skip, so a run without the peer cannot pass by accident. `make interop` runs the same
+//! cases one process per case, as interop runners do.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use rgrpc_conformance::interop::client::{self, Config, TestCase};
+use rgrpc_conformance::interop::server;
+use rgrpc_runtime::Server;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Bounds each test, including Python start-up (interpreter, grpcio import, stub generation).
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("conformance/ sits inside the workspace")
+        .to_path_buf()
+}
+
+fn peer_script(name: &str) -> PathBuf {
+    repo_root().join("conformance/peers/python").join(name)
+}
+
+fn python() -> PathBuf {
+    if let Some(path) = std::env::var_os("RGRPC_PYTHON") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.exists(),
+            "RGRPC_PYTHON={} does not exist; run `make venv` and point it at \
+             conformance/.venv/bin/python",
+            path.display()
+        );
+        return path;
+    }
+    let venv = repo_root().join("conformance/.venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with grpcio: set RGRPC_PYTHON or run `make venv` to create {}",
+        venv.display()
+    );
+    venv
+}
+
+/// Our interop server on a loopback port, in-process.
+struct RgrpcServer {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    serving: JoinHandle<std::io::Result<()>>,
+}
+
+impl RgrpcServer {
+    async fn start(builder: rgrpc_runtime::ServerBuilder) -> RgrpcServer {
+        let server = builder
+            .shutdown_grace(Duration::from_secs(1))
+            .bind("127.0.0.1:0")
+            .await
+            .expect("bind interop server");
+        let addr = server.local_addr().expect("local_addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve_with_shutdown(async {
+            let _ = stopped.await;
+        }));
+        RgrpcServer {
+            addr,
+            stop,
+            serving,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.serving
+            .await
+            .expect("server task")
+            .expect("server shut down cleanly");
+    }
+}
+
+/// Runs `cases` against `port` and returns the failures, one line each.
+async fn run_cases(port: u16, cases: &[TestCase]) -> Vec<String> {
+    let config = Config::new("127.0.0.1", port);
+    let mut failures = Vec::new();
+    for &case in cases {
+        if let Err(failure) = client::run(case, &config).await {
+            failures.push(format!("{case}: {failure}"));
+        }
+    }
+    failures
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_case_against_our_server() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let server = RgrpcServer::start(server::register(Server::builder())).await;
+        let failures = run_cases(server.addr.port(), TestCase::ALL).await;
+        assert!(
+            failures.is_empty(),
+            "failed cases:\n{}",
+            failures.join("\n")
+        );
+        server.stop().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// The client's assertions are not vacuous: against a server without the test service,
+/// every case fails except the two that expect UNIMPLEMENTED (and
+/// `timeout_on_sleeping_server`, whose 1 ms deadline may pass before the UNIMPLEMENTED
+/// answer arrives).
+#[tokio::test(flavor = "multi_thread")]
+async fn cases_fail_against_a_server_without_the_service() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let server = RgrpcServer::start(Server::builder()).await;
+        let config = Config::new("127.0.0.1", server.addr.port());
+        for &case in TestCase::ALL {
+            let outcome = client::run(case, &config).await;
+            if case == TestCase::TimeoutOnSleepingServer {
+                continue;
+            }
+            let expect_pass = matches!(
+                case,
+                TestCase::UnimplementedMethod | TestCase::UnimplementedService
+            );
+            assert_eq!(
+                outcome.is_ok(),
+                expect_pass,
+                "{case} against a server without grpc.testing.TestService: {outcome:?}"
+            );
+        }
+        server.stop().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A running `interop_server.py`, killed when dropped so a failed assertion cannot leak it.
+struct PythonServer {
+    child: Child,
+    port: u16,
+}
+
+impl PythonServer {
+    async fn start() -> PythonServer {
+        let mut child = Command::new(python())
+            .arg(peer_script("interop_server.py"))
+            .arg("--port=0")
+            .arg("--lifetime=300")
+            // The server exits when this pipe closes, which covers the test process dying
+            // before `kill_on_drop` gets a chance to run.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn interop_server.py");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .await
+            .expect("read interop_server.py stdout");
+        let port = match line.trim().strip_prefix("PORT ") {
+            Some(port) => port.parse().expect("PORT line carries a port number"),
+            None => {
+                let mut stderr = String::new();
+                if let Some(mut err) = child.stderr.take() {
+                    let _ = err.read_to_string(&mut stderr).await;
+                }
+                panic!(
+                    "interop_server.py did not report a port; stdout: {line:?}\nstderr:\n{stderr}"
+                );
+            }
+        };
+        PythonServer { child, port }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Our client → grpcio's server, every case.
+#[tokio::test(flavor = "multi_thread")]
+async fn rgrpc_client_against_grpcio_server() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let server = PythonServer::start().await;
+        let failures = run_cases(server.port, TestCase::ALL).await;
+        server.stop().await;
+        assert!(
+            failures.is_empty(),
+            "failed cases against grpcio:\n{}",
+            failures.join("\n")
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// grpcio's client → our server, every case in one client process.
+#[tokio::test(flavor = "multi_thread")]
+async fn grpcio_client_against_rgrpc_server() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let server = RgrpcServer::start(server::register(Server::builder())).await;
+        let output = Command::new(python())
+            .arg(peer_script("interop_client.py"))
+            .arg("--server_host=127.0.0.1")
+            .arg(format!("--server_port={}", server.addr.port()))
+            .arg("--test_case=all")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("run interop_client.py");
+        server.stop().await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "interop_client.py --test_case=all failed ({})\n{stderr}",
+            output.status
+        );
+        assert!(
+            stderr.contains(&format!("{} passed, 0 failed", TestCase::ALL.len())),
+            "interop_client.py did not run every case:\n{stderr}"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+async fn run_binary(name: &str, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let path = match name {
+        "interop-client" => env!("CARGO_BIN_EXE_interop-client"),
+        _ => env!("CARGO_BIN_EXE_interop-server"),
+    };
+    let output = Command::new(path)
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run binary");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Refusals the binaries must make clearly: TLS, unknown flags and cases.
+#[tokio::test]
+async fn binaries_refuse_what_they_cannot_do() {
+    let (status, stderr) = run_binary("interop-server", &["--port=0", "--use_tls=true"]).await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("TLS not supported yet"), "{stderr}");
+
+    let (status, stderr) = run_binary(
+        "interop-client",
+        &["--server_port=1", "--use_tls", "--test_case=empty_unary"],
+    )
+    .await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("TLS not supported yet"), "{stderr}");
+
+    let (status, stderr) = run_binary(
+        "interop-client",
+        &["--server_port", "1", "--test_case=nope"],
+    )
+    .await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown --test_case=nope"), "{stderr}");
+
+    let (status, stderr) = run_binary("interop-server", &["--prot=1"]).await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown flag --prot"), "{stderr}");
+}
+
+/// A failing case exits 1 and names the case and the failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_binary_reports_a_failure() {
+    let server = RgrpcServer::start(Server::builder()).await;
+    let port = format!("--server_port={}", server.addr.port());
+    let (status, stderr) = run_binary(
+        "interop-client",
+        &["--server_host=127.0.0.1", &port, "--test_case=large_unary"],
+    )
+    .await;
+    server.stop().await;
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("large_unary: FAILED: UnaryCall failed: UNIMPLEMENTED"),
+        "{stderr}"
+    );
+}
