@@ -76,7 +76,7 @@ $(PYTHON):
 test-rust: venv
 	RGRPC_PYTHON=$(abspath $(PYTHON)) $(CARGO) test --workspace
 
-test: deps fmt-check clippy check-generated test-rust
+test: deps fmt-check clippy check-generated test-rust interop
 
 example:
 	$(CARGO) run -q -p rgrpc-examples --bin greeter
