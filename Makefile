@@ -13,6 +13,8 @@ PLUGIN      := target/debug/protoc-gen-rgrpc
 # Where generated files go; check-generated points this at a scratch copy.
 GEN_ROOT    ?= .
 VENV        := conformance/.venv
+# The peer the interop results in the README were measured against; the Python interop
+# client reaches into grpcio internals for per-message compression, so pin it.
 PYTHON      := $(VENV)/bin/python
 
 .PHONY: all build plugin generate check-generated fmt-check clippy test test-rust example venv deps clean
@@ -71,7 +73,7 @@ venv: $(PYTHON)
 
 $(PYTHON):
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check grpcio grpcio-tools
+	$(VENV)/bin/pip install -q --disable-pip-version-check grpcio==1.85.1 grpcio-tools==1.85.1
 
 test-rust: venv
 	RGRPC_PYTHON=$(abspath $(PYTHON)) $(CARGO) test --workspace
