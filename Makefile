@@ -5,6 +5,7 @@
 #   make test             fmt check, clippy -D warnings, check-generated, all tests
 #   make example          run the greeter example end to end
 #   make interop          interop tests both ways against gRPC C-core (grpcio)
+#   make bench            rgrpc vs tonic vs a raw-h2 ceiling into BENCHMARKS.md (~10 min)
 
 CARGO       ?= cargo
 PROTOC      ?= protoc
@@ -89,6 +90,13 @@ example:
 .PHONY: interop
 interop: deps venv
 	CARGO="$(CARGO)" PYTHON="$(PYTHON)" GRPC_PROTO="$(GRPC_PROTO)" conformance/run-interop.sh
+
+# rgrpc against tonic (conformance/tonic-bench) and a raw-h2 ceiling, pinned to separate
+# cores, into BENCHMARKS.md; not part of `make test`. BENCH_SECONDS, BENCH_ROUNDS and the
+# other settings in conformance/bench/run.py override the defaults (5 s, 3 rounds).
+.PHONY: bench
+bench: deps
+	CARGO="$(CARGO)" python3 conformance/bench/run.py
 
 clean:
 	$(CARGO) clean

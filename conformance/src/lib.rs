@@ -1,5 +1,6 @@
 //! Interop and benchmark programs for rgrpc: the gRPC interop test client and server
 //! (`grpc.testing`), and the benchmark server and client (`bench`).
 
+pub mod bench;
 pub mod gen;
 pub mod interop;

@@ -1,0 +1,101 @@
+//! The rgrpc benchmark server: `bench.Bench` and `helloworld.Greeter` on 127.0.0.1.
+//!
+//! `bench-server --port N [--threads T] [--count-allocs]`; prints `PORT n` first, a `STATS`
+//! line on SIGUSR1, and exits on SIGINT/SIGTERM. `tonic-bench-server` is the same program on
+//! tonic.
+
+use std::process::ExitCode;
+
+use rgrpc_conformance::bench::alloc::CountingAlloc;
+use rgrpc_conformance::bench::server::{self, count_call};
+use rgrpc_conformance::gen::bench::{Payload, StreamRequest};
+use rgrpc_conformance::gen::bench_rgrpc::{Bench, BenchServer};
+use rgrpc_examples::{Greeter, GreeterServer, HelloReply, HelloRequest, MyGreeter};
+use rgrpc_runtime::{Request, Response, ResponseSender, Server, Status, Streaming};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// The bench service: echoes, streams and swallows payloads, doing no work of its own.
+struct BenchService;
+
+impl Bench for BenchService {
+    async fn unary(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+        count_call();
+        Ok(Response::new(request.into_message()))
+    }
+
+    async fn server_stream(
+        &self,
+        request: Request<StreamRequest>,
+        mut responses: ResponseSender<Payload>,
+    ) -> Result<(), Status> {
+        count_call();
+        let body = vec![0x5a_u8; request.message().size as usize];
+        for _ in 0..request.message().count {
+            responses
+                .send(Payload {
+                    body: body.clone(),
+                    ..Default::default()
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn client_stream(
+        &self,
+        mut request: Request<Streaming<Payload>>,
+    ) -> Result<Response<Payload>, Status> {
+        count_call();
+        while request.message_mut().message().await?.is_some() {}
+        Ok(Response::new(Payload::default()))
+    }
+
+    async fn bidi_echo(
+        &self,
+        mut request: Request<Streaming<Payload>>,
+        mut responses: ResponseSender<Payload>,
+    ) -> Result<(), Status> {
+        count_call();
+        while let Some(payload) = request.message_mut().message().await? {
+            responses.send(payload).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The example greeter, counted for the `STATS` line.
+struct CountingGreeter(MyGreeter);
+
+impl Greeter for CountingGreeter {
+    async fn say_hello(
+        &self,
+        request: Request<HelloRequest>,
+    ) -> Result<Response<HelloReply>, Status> {
+        count_call();
+        self.0.say_hello(request).await
+    }
+}
+
+fn main() -> ExitCode {
+    let args = server::args_or_exit();
+    let served = server::runtime(args.threads).and_then(|runtime| {
+        runtime.block_on(async {
+            let server = Server::builder()
+                .add_service(BenchServer::new(BenchService))
+                .add_service(GreeterServer::new(CountingGreeter(MyGreeter)))
+                .bind(("127.0.0.1", args.port))
+                .await?;
+            server::started(&args, server.local_addr()?.port())?;
+            server.serve_with_shutdown(server::shutdown_signal()).await
+        })
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
