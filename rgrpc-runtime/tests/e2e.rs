@@ -440,3 +440,41 @@ async fn early_server_status_wins_over_the_send_race() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_of_small_messages_share_data_frames() {
+    bounded(async {
+        // One DATA frame per 64-byte message trips h2's limit on buffered small frames
+        // (ENHANCE_YOUR_CALM "too_many_data_frames") at the receiver; senders must coalesce.
+        let server = TestServer::start().await;
+        let client = server.client().await;
+        let mut req = echo("m");
+        req.count = 50_000;
+        req.payload = vec![1; 60];
+        let mut stream = client.server_stream(req).await.unwrap();
+        // Let the frames pile up unread, as behind a slow reader.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut n = 0;
+        while let Some(m) = stream.message().await.unwrap() {
+            assert_eq!(m.payload.len(), 60);
+            n += 1;
+        }
+        assert_eq!(n, 50_000);
+
+        let mut call = client.client_stream(()).await.unwrap();
+        let mut pause = echo("");
+        pause.sleep_ms = 500;
+        call.send(pause).await.unwrap();
+        let mut small = echo("");
+        small.payload = vec![2; 60];
+        for _ in 1..50_000 {
+            call.send(small.clone()).await.unwrap();
+        }
+        let reply = call.finish().await.unwrap();
+        assert_eq!(
+            reply.message().message,
+            format!("{}:{}", vec![""; 50_000].join(","), 49_999 * 60)
+        );
+    })
+    .await
+}

@@ -3,13 +3,11 @@
 
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
-use h2::SendStream;
+use bytes::BytesMut;
 use tokio::time::Instant;
 
-use super::Channel;
-use crate::codec::{framing, Codec, CompressionEncoding};
-use crate::flow;
+use super::{Channel, RequestSender};
+use crate::codec::{framing, Codec};
 use crate::request::Parts;
 use crate::streaming::{Inbound, Streaming};
 use crate::{Request, Response, Status};
@@ -118,16 +116,13 @@ async fn open<C: Codec>(
     let encoding = channel.encoding(compression);
     let (response, send) =
         with_deadline(deadline, channel.start(path, metadata, deadline, encoding)).await?;
-    let sender = RequestSender {
-        stream: send,
-        buf: BytesMut::new(),
-        encode: |item, buf, encoding| framing::encode(&C::default(), item, buf, encoding),
+    let sender = RequestSender::new(
+        send,
+        |item, buf, encoding| framing::encode_into(&C::default(), item, buf, encoding),
         encoding,
-        compress: true,
         deadline,
-        closed: false,
         close_on_drop,
-    };
+    );
     let inbound = Inbound::client(response, channel.max_receive_message_size(), deadline);
     Ok((sender, Streaming::new::<C>(inbound)))
 }
@@ -150,82 +145,6 @@ async fn single_response<T>(mut responses: Streaming<T>) -> Result<Response<T>, 
         trailers.unwrap_or_default(),
         compressed,
     ))
-}
-
-/// The request half of a streaming call.
-pub struct RequestSender<T> {
-    stream: SendStream<Bytes>,
-    buf: BytesMut,
-    encode: fn(&T, &mut BytesMut, Option<CompressionEncoding>) -> Result<Bytes, Status>,
-    encoding: Option<CompressionEncoding>,
-    compress: bool,
-    deadline: Option<Instant>,
-    closed: bool,
-    close_on_drop: bool,
-}
-
-impl<T> RequestSender<T> {
-    /// Sends one message, waiting for HTTP/2 flow control when the server reads slowly.
-    ///
-    /// An error means the request side can take no more messages; the call's real status is
-    /// then read from the response side.
-    pub async fn send(&mut self, message: T) -> Result<(), Status> {
-        if self.closed {
-            return Err(Status::failed_precondition(
-                "send after the request side was closed",
-            ));
-        }
-        let encoding = self.encoding.filter(|_| self.compress);
-        let frame = (self.encode)(&message, &mut self.buf, encoding)?;
-        drop(message);
-        let stream = &mut self.stream;
-        with_deadline(self.deadline, async {
-            flow::send_data(stream, frame, false).await.map_err(|e| {
-                let status = Status::from_h2(&e);
-                Status::new(
-                    status.code(),
-                    format!(
-                        "request stream closed ({}); the call's status is on the response side",
-                        status.message()
-                    ),
-                )
-            })
-        })
-        .await
-    }
-
-    /// Whether the following messages are compressed with the call's encoding (default:
-    /// yes, when the call has one). Lets a call mix compressed and plain messages.
-    pub fn set_compress(&mut self, compress: bool) {
-        self.compress = compress;
-    }
-
-    /// Half-closes the request side: tells the server no more messages follow.
-    pub fn close(&mut self) -> Result<(), Status> {
-        if self.closed {
-            return Ok(());
-        }
-        self.closed = true;
-        self.stream
-            .send_data(Bytes::new(), true)
-            .map_err(|e| Status::from_h2(&e))
-    }
-}
-
-impl<T> Drop for RequestSender<T> {
-    fn drop(&mut self) {
-        if self.close_on_drop {
-            let _ = self.close();
-        }
-    }
-}
-
-impl<T> fmt::Debug for RequestSender<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestSender")
-            .field("closed", &self.closed)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A client-streaming call in progress. Dropping it without [`finish`](Self::finish) cancels

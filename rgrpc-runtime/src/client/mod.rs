@@ -2,7 +2,9 @@
 
 mod call;
 mod channel;
+mod sender;
 
+pub use call::ClientStreamingCall;
 pub use call::{client_streaming, server_streaming, streaming, unary};
-pub use call::{ClientStreamingCall, RequestSender};
 pub use channel::{Channel, ChannelBuilder};
+pub use sender::RequestSender;

@@ -15,9 +15,6 @@ pub const DEFAULT_MAX_RECEIVE_SIZE: usize = 4 * 1024 * 1024;
 
 /// Encodes `item` with its prefix into `buf` and returns the framed bytes, compressed (with
 /// the prefix's flag set) if `compression` names an encoding.
-///
-/// `buf` is a scratch buffer: callers that send many messages keep one and its allocation is
-/// reused once the previous frame has been written out.
 pub fn encode<C: Codec>(
     codec: &C,
     item: &C::Encode,
@@ -25,23 +22,44 @@ pub fn encode<C: Codec>(
     compression: Option<CompressionEncoding>,
 ) -> Result<Bytes, Status> {
     buf.clear();
-    buf.reserve(HEADER_LEN);
-    buf.put_bytes(0, HEADER_LEN);
-    codec.encode(item, buf)?;
-    let mut frame = match compression {
-        None => buf.split(),
-        Some(encoding) => {
-            let mut out = BytesMut::with_capacity(HEADER_LEN + (buf.len() - HEADER_LEN) / 2);
-            out.put_bytes(0, HEADER_LEN);
-            compression::compress(encoding, &buf[HEADER_LEN..], &mut out)?;
-            out[0] = 1;
-            out
+    encode_into(codec, item, buf, compression)?;
+    Ok(buf.split().freeze())
+}
+
+/// Appends `item`, framed (and compressed if `compression` names an encoding), to `dst`.
+/// Senders batch several messages in one buffer this way, to send them as one DATA frame.
+pub fn encode_into<C: Codec>(
+    codec: &C,
+    item: &C::Encode,
+    dst: &mut BytesMut,
+    compression: Option<CompressionEncoding>,
+) -> Result<(), Status> {
+    let start = dst.len();
+    dst.reserve(HEADER_LEN);
+    dst.put_bytes(0, HEADER_LEN);
+    let body = start + HEADER_LEN;
+    if let Err(status) = codec.encode(item, dst) {
+        dst.truncate(start);
+        return Err(status);
+    }
+    if let Some(encoding) = compression {
+        let mut compressed = BytesMut::new();
+        if let Err(status) = compression::compress(encoding, &dst[body..], &mut compressed) {
+            dst.truncate(start);
+            return Err(status);
         }
+        dst.truncate(body);
+        dst.extend_from_slice(&compressed);
+        dst[start] = 1;
+    }
+    let Ok(len) = u32::try_from(dst.len() - body) else {
+        dst.truncate(start);
+        return Err(Status::resource_exhausted(
+            "message larger than 4 GiB cannot be framed",
+        ));
     };
-    let len = u32::try_from(frame.len() - HEADER_LEN)
-        .map_err(|_| Status::resource_exhausted("message larger than 4 GiB cannot be framed"))?;
-    frame[1..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
-    Ok(frame.freeze())
+    dst[start + 1..body].copy_from_slice(&len.to_be_bytes());
+    Ok(())
 }
 
 /// One framed message as received, before decompression and decoding.

@@ -237,7 +237,7 @@ impl ServerCall {
                     Request::from_server(message, metadata, deadline, cancel.clone(), compressed);
                 handler(request, sender).await
             };
-            let outcome = guard(work, deadline, &cancel, |cx| lock(&out).poll_reset(cx)).await;
+            let outcome = guard(work, deadline, &cancel, |cx| lock(&out).poll_between(cx)).await;
             finish_streaming(&out, outcome);
         });
     }
@@ -265,7 +265,7 @@ impl ServerCall {
             let metadata = MetadataMap::from_headers(headers);
             let request = Request::from_server(requests, metadata, deadline, cancel.clone(), false);
             let outcome = guard(handler(request, sender), deadline, &cancel, |cx| {
-                lock(&out).poll_reset(cx)
+                lock(&out).poll_between(cx)
             })
             .await;
             finish_streaming(&out, outcome);
@@ -277,8 +277,8 @@ fn encode_with<C: Codec>(
     item: &C::Encode,
     buf: &mut BytesMut,
     encoding: Option<CompressionEncoding>,
-) -> Result<Bytes, Status> {
-    framing::encode(&C::default(), item, buf, encoding)
+) -> Result<(), Status> {
+    framing::encode_into(&C::default(), item, buf, encoding)
 }
 
 /// Sends the single response, or the status, of a unary or client-streaming call.

@@ -1,7 +1,9 @@
 //! [`ResponseSender`]: how a streaming handler sends its responses.
 
 use std::fmt;
+use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
@@ -11,23 +13,27 @@ use http::HeaderMap;
 
 use super::call::Compression;
 use crate::codec::CompressionEncoding;
-use crate::flow::{self, StreamSlot};
 use crate::metadata::MetadataMap;
+use crate::outbox::Outbox;
 use crate::Status;
 
 /// The response side of a streaming call, shared between the handler's [`ResponseSender`]
-/// and the call task that watches for client resets. Both run in one task, so the lock is
-/// never contended; it is never held across an `.await`.
+/// and the call task, which flushes what the handler sent whenever the handler yields and
+/// watches for client resets. Usually both run in one task, so the lock is not contended;
+/// it is never held across an `.await`.
 pub(crate) struct Outbound {
     respond: SendResponse<Bytes>,
     stream: Option<SendStream<Bytes>>,
+    outbox: Outbox,
+    closed: bool,
     headers: MetadataMap,
     trailers: MetadataMap,
     compression: Compression,
     /// The handler's explicit choice, if it made one.
     compress: Option<bool>,
-    /// The encoding announced in the response headers.
+    /// The encoding announced in the response headers, once the first message chose it.
     encoding: Option<CompressionEncoding>,
+    encoding_chosen: bool,
 }
 
 pub(crate) type SharedOutbound = Arc<Mutex<Outbound>>;
@@ -41,34 +47,77 @@ impl Outbound {
         Arc::new(Mutex::new(Outbound {
             respond,
             stream: None,
+            outbox: Outbox::default(),
+            closed: false,
             headers: MetadataMap::new(),
             trailers: MetadataMap::new(),
             compression,
             compress: None,
             encoding: None,
+            encoding_chosen: false,
         }))
     }
 
     /// The encoding for the next message. The response encoding is fixed by the first
     /// message, when the headers go out; later messages can only opt out of it.
     fn message_encoding(&mut self) -> Option<CompressionEncoding> {
-        if self.stream.is_none() {
+        if !self.encoding_chosen {
+            self.encoding_chosen = true;
             self.encoding = self.compression.response(self.compress);
         }
         self.encoding.filter(|_| self.compress != Some(false))
     }
 
-    pub(crate) fn poll_reset(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        // h2 refuses `SendResponse::poll_reset` once headers are out; ask the stream then.
-        match &mut self.stream {
-            Some(stream) => stream.poll_reset(cx).map(drop),
-            None => self.respond.poll_reset(cx).map(drop),
+    /// Ready when another message may be queued; fails once the client has gone away.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        if self.closed {
+            return Poll::Ready(Err(Status::cancelled(
+                "the call has ended; the client went away",
+            )));
         }
+        self.outbox.poll_ready(cx).map(Ok)
     }
 
-    /// Ends the call: trailers after the messages, or a single trailers-only HEADERS frame if
-    /// nothing was sent yet.
+    /// Between polls of the handler: flush what it sent, and report a client reset.
+    pub(crate) fn poll_between(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.outbox.register_flusher(cx);
+        if !self.outbox.is_empty() {
+            let opened = open_stream(
+                &mut self.stream,
+                &mut self.respond,
+                &mut self.headers,
+                self.encoding,
+            );
+            let flushed = match opened {
+                Ok(stream) => self.outbox.poll_flush(stream, cx),
+                Err(e) => Poll::Ready(Err(e)),
+            };
+            if let Poll::Ready(Err(_)) = flushed {
+                self.close();
+                return Poll::Ready(());
+            }
+        }
+        // h2 refuses `SendResponse::poll_reset` once headers are out; ask the stream then.
+        let reset = match &mut self.stream {
+            Some(stream) => stream.poll_reset(cx).map(drop),
+            None => self.respond.poll_reset(cx).map(drop),
+        };
+        if reset.is_ready() {
+            self.close();
+        }
+        reset
+    }
+
+    /// No more messages: a sender still held (by a task the handler spawned) gets an error.
+    fn close(&mut self) {
+        self.closed = true;
+        self.outbox.wake_sender();
+    }
+
+    /// Ends the call: what is still pending, then trailers; or, if nothing was sent, a single
+    /// trailers-only HEADERS frame.
     pub(crate) fn finish(&mut self, status: Result<(), Status>) {
+        self.close();
         let mut trailers = HeaderMap::new();
         std::mem::take(&mut self.trailers).write_to(&mut trailers);
         match &status {
@@ -77,32 +126,45 @@ impl Outbound {
             }
             Err(status) => status.write_trailers(&mut trailers),
         }
-        match &mut self.stream {
-            Some(stream) => {
-                let _ = stream.send_trailers(trailers);
-            }
-            None => {
-                let mut headers = std::mem::take(&mut self.headers).into_outgoing();
-                headers.extend(trailers);
-                let _ = self.respond.send_response(response_head(headers), true);
-            }
+        if self.stream.is_none() && self.outbox.is_empty() {
+            let mut headers = std::mem::take(&mut self.headers).into_outgoing();
+            headers.extend(trailers);
+            let _ = self.respond.send_response(response_head(headers), true);
+            return;
+        }
+        let opened = open_stream(
+            &mut self.stream,
+            &mut self.respond,
+            &mut self.headers,
+            self.encoding,
+        );
+        let Ok(stream) = opened else {
+            return;
+        };
+        if self.outbox.flush_all(stream, false).is_ok() {
+            let _ = stream.send_trailers(trailers);
         }
     }
 }
 
-impl StreamSlot for Outbound {
-    fn with<R>(&mut self, f: impl FnOnce(&mut SendStream<Bytes>) -> R) -> Result<R, h2::Error> {
-        if self.stream.is_none() {
-            let mut headers = std::mem::take(&mut self.headers).into_outgoing();
-            if let Some(encoding) = self.encoding {
-                headers.insert("grpc-encoding", encoding.header_value());
-            }
-            self.stream = Some(self.respond.send_response(response_head(headers), false)?);
+/// Opens `stream` by sending the response headers, unless it is open already. (A free
+/// function so the caller can keep using the other fields of `Outbound`.)
+fn open_stream<'a>(
+    stream: &'a mut Option<SendStream<Bytes>>,
+    respond: &mut SendResponse<Bytes>,
+    headers: &mut MetadataMap,
+    encoding: Option<CompressionEncoding>,
+) -> Result<&'a mut SendStream<Bytes>, h2::Error> {
+    if stream.is_none() {
+        let mut head = std::mem::take(headers).into_outgoing();
+        if let Some(encoding) = encoding {
+            head.insert("grpc-encoding", encoding.header_value());
         }
-        match &mut self.stream {
-            Some(stream) => Ok(f(stream)),
-            None => Err(h2::Error::from(h2::Reason::INTERNAL_ERROR)),
-        }
+        *stream = Some(respond.send_response(response_head(head), false)?);
+    }
+    match stream {
+        Some(stream) => Ok(stream),
+        None => Err(h2::Reason::INTERNAL_ERROR.into()),
     }
 }
 
@@ -121,30 +183,26 @@ pub(crate) fn response_head(mut headers: HeaderMap) -> http::Response<()> {
 /// [`send`](Self::send).
 pub struct ResponseSender<T> {
     out: SharedOutbound,
-    buf: BytesMut,
     encode: Encoder<T>,
 }
 
-type Encoder<T> = fn(&T, &mut BytesMut, Option<CompressionEncoding>) -> Result<Bytes, Status>;
+/// Appends one framed message to a buffer.
+pub(crate) type Encoder<T> =
+    fn(&T, &mut BytesMut, Option<CompressionEncoding>) -> Result<(), Status>;
 
 impl<T> ResponseSender<T> {
     pub(crate) fn new(out: SharedOutbound, encode: Encoder<T>) -> Self {
-        ResponseSender {
-            out,
-            buf: BytesMut::new(),
-            encode,
-        }
+        ResponseSender { out, encode }
     }
 
     /// Sends one message. Waits while the client's flow-control window is full, so a slow
     /// reader slows the handler; fails with `CANCELLED` once the client has gone away.
     pub async fn send(&mut self, message: T) -> Result<(), Status> {
-        let encoding = lock(&self.out).message_encoding();
-        let frame = (self.encode)(&message, &mut self.buf, encoding)?;
-        drop(message);
-        flow::send_data(&mut self.out, frame, false)
-            .await
-            .map_err(|e| Status::cancelled(format!("client went away: {e}")))
+        poll_fn(|cx| lock(&self.out).poll_ready(cx)).await?;
+        let mut out = lock(&self.out);
+        let encoding = out.message_encoding();
+        let encode = self.encode;
+        out.outbox.push(|buf| encode(&message, buf, encoding))
     }
 
     /// Sets the response header metadata. Has no effect once the first message was sent.

@@ -155,6 +155,10 @@ impl Echo for EchoService {
         let mut bytes = 0;
         while let Some(r) = requests.message().await? {
             fail(&r)?;
+            if r.sleep_ms > 0 {
+                // A slow reader: the client's messages pile up meanwhile.
+                tokio::time::sleep(Duration::from_millis(r.sleep_ms.into())).await;
+            }
             bytes += r.payload.len();
             if requests.last_message_compressed() {
                 joined.push(format!("z{}", r.message));
