@@ -375,7 +375,7 @@ fn server(
                 #full_name
             }
 
-            fn call(&self, method: &str, call: rgrpc::ServerCall) {
+            fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
                 match method {
                     #(#arms)*
                     _ => call.unimplemented(#full_name, method),

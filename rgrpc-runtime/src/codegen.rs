@@ -7,7 +7,7 @@ pub use std::sync::Arc;
 pub use crate::client::{client_streaming, server_streaming, streaming, unary};
 #[cfg(feature = "protobuf")]
 pub use crate::codec::ProtobufCodec;
-pub use crate::server::{ServerCall, Service};
+pub use crate::server::{ServerCall, ServerFuture, Service};
 pub use crate::{
     Channel, ClientStreamingCall, IntoRequest, Request, RequestSender, Response, ResponseSender,
     Status, Streaming,

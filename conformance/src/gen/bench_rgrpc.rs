@@ -140,7 +140,7 @@ impl<T: Bench> rgrpc::Service for BenchServer<T> {
         "bench.Bench"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "Unary" => {
                 let inner = self.inner.clone();

@@ -302,7 +302,7 @@ impl<T: TestService> rgrpc::Service for TestServiceServer<T> {
         "grpc.testing.TestService"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "EmptyCall" => {
                 let inner = self.inner.clone();
@@ -491,7 +491,7 @@ impl<T: UnimplementedService> rgrpc::Service for UnimplementedServiceServer<T> {
         "grpc.testing.UnimplementedService"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "UnimplementedCall" => {
                 let inner = self.inner.clone();
@@ -598,7 +598,7 @@ impl<T: ReconnectService> rgrpc::Service for ReconnectServiceServer<T> {
         "grpc.testing.ReconnectService"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "Start" => {
                 let inner = self.inner.clone();
@@ -752,7 +752,7 @@ impl<T: LoadBalancerStatsService> rgrpc::Service for LoadBalancerStatsServiceSer
         "grpc.testing.LoadBalancerStatsService"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "GetClientStats" => {
                 let inner = self.inner.clone();
@@ -887,7 +887,7 @@ impl<T: XdsUpdateHealthService> rgrpc::Service for XdsUpdateHealthServiceServer<
         "grpc.testing.XdsUpdateHealthService"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "SetServing" => {
                 let inner = self.inner.clone();
@@ -1003,7 +1003,7 @@ for XdsUpdateClientConfigureServiceServer<T> {
         "grpc.testing.XdsUpdateClientConfigureService"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "Configure" => {
                 let inner = self.inner.clone();

@@ -82,7 +82,7 @@ impl<T: Greeter> rgrpc::Service for GreeterServer<T> {
         "helloworld.Greeter"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "SayHello" => {
                 let inner = self.inner.clone();

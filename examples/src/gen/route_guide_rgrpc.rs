@@ -160,7 +160,7 @@ impl<T: RouteGuide> rgrpc::Service for RouteGuideServer<T> {
         "routeguide.RouteGuide"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "GetFeature" => {
                 let inner = self.inner.clone();

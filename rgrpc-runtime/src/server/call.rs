@@ -4,6 +4,7 @@
 //! and a client reset; whichever ends first decides what goes on the wire.
 
 use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -20,6 +21,11 @@ use crate::codec::{framing, Codec, CompressionEncoding};
 use crate::metadata::MetadataMap;
 use crate::streaming::{Inbound, Streaming};
 use crate::{Request, Response, Status};
+
+/// The work of one call. The connection polls it once in place, so a handler that finishes
+/// at once answers within the batch of requests the connection is serving (one write for
+/// the batch); if it is still pending, it continues as a task of its own.
+pub type ServerFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// An accepted call, handed by the router to a [`super::Service`]. Generated code picks the
 /// runner that matches the method's shape.
@@ -126,15 +132,17 @@ impl ServerCall {
     }
 
     /// Answers at once with `status`, as a trailers-only response.
-    pub fn reject(mut self, status: Status) {
+    pub fn reject(mut self, status: Status) -> ServerFuture {
         send_trailers_only(&mut self.respond, &status);
+        // A zero-sized future: boxing it does not allocate.
+        Box::pin(std::future::ready(()))
     }
 
     /// Answers `UNIMPLEMENTED` for a method the service does not have.
-    pub fn unimplemented(self, service: &str, method: &str) {
+    pub fn unimplemented(self, service: &str, method: &str) -> ServerFuture {
         self.reject(Status::unimplemented(format!(
             "unknown method {method} for service {service}"
-        )));
+        )))
     }
 
     fn inbound<T, C: Codec<Decode = T>>(
@@ -146,13 +154,13 @@ impl ServerCall {
     }
 
     /// Runs a unary handler.
-    pub fn unary<C, F, Fut>(self, handler: F)
+    pub fn unary<C, F, Fut>(self, handler: F) -> ServerFuture
     where
         C: Codec,
         F: FnOnce(Request<C::Decode>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
     {
-        tokio::spawn(async move {
+        Box::pin(async move {
             let ServerCall {
                 headers,
                 body,
@@ -177,17 +185,17 @@ impl ServerCall {
             })
             .await;
             finish_unary::<C>(&mut respond, outcome, compression);
-        });
+        })
     }
 
     /// Runs a client-streaming handler.
-    pub fn client_streaming<C, F, Fut>(self, handler: F)
+    pub fn client_streaming<C, F, Fut>(self, handler: F) -> ServerFuture
     where
         C: Codec,
         F: FnOnce(Request<Streaming<C::Decode>>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
     {
-        tokio::spawn(async move {
+        Box::pin(async move {
             let ServerCall {
                 headers,
                 body,
@@ -205,17 +213,17 @@ impl ServerCall {
             })
             .await;
             finish_unary::<C>(&mut respond, outcome, compression);
-        });
+        })
     }
 
     /// Runs a server-streaming handler.
-    pub fn server_streaming<C, F, Fut>(self, handler: F)
+    pub fn server_streaming<C, F, Fut>(self, handler: F) -> ServerFuture
     where
         C: Codec,
         F: FnOnce(Request<C::Decode>, ResponseSender<C::Encode>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
-        tokio::spawn(async move {
+        Box::pin(async move {
             let ServerCall {
                 headers,
                 body,
@@ -239,17 +247,17 @@ impl ServerCall {
             };
             let outcome = guard(work, deadline, &cancel, |cx| lock(&out).poll_between(cx)).await;
             finish_streaming(&out, outcome);
-        });
+        })
     }
 
     /// Runs a bidirectional-streaming handler.
-    pub fn streaming<C, F, Fut>(self, handler: F)
+    pub fn streaming<C, F, Fut>(self, handler: F) -> ServerFuture
     where
         C: Codec,
         F: FnOnce(Request<Streaming<C::Decode>>, ResponseSender<C::Encode>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
-        tokio::spawn(async move {
+        Box::pin(async move {
             let ServerCall {
                 headers,
                 body,
@@ -269,7 +277,7 @@ impl ServerCall {
             })
             .await;
             finish_streaming(&out, outcome);
-        });
+        })
     }
 }
 

@@ -1,18 +1,20 @@
 //! [`SendCompressed`]: per-service response compression.
 
-use super::{ServerCall, Service};
+use super::{ServerCall, ServerFuture, Service};
 use crate::codec::CompressionEncoding;
 
 /// Wraps a service so its responses are compressed with `encoding` whenever the client
 /// accepts it; handlers can still opt out per response.
 ///
 /// ```no_run
-/// # use rgrpc_runtime::server::{SendCompressed, Service, ServerCall};
+/// # use rgrpc_runtime::server::{SendCompressed, Service, ServerCall, ServerFuture};
 /// # use rgrpc_runtime::{CompressionEncoding, Server};
 /// # struct Svc;
 /// # impl Service for Svc {
 /// #     fn name(&self) -> &'static str { "x.Svc" }
-/// #     fn call(&self, method: &str, call: ServerCall) { call.unimplemented("x.Svc", method) }
+/// #     fn call(&self, method: &str, call: ServerCall) -> ServerFuture {
+/// #         call.unimplemented("x.Svc", method)
+/// #     }
 /// # }
 /// let builder = Server::builder().add_service(SendCompressed::new(Svc, CompressionEncoding::Gzip));
 /// ```
@@ -34,8 +36,8 @@ impl<S: Service> Service for SendCompressed<S> {
         self.inner.name()
     }
 
-    fn call(&self, method: &str, mut call: ServerCall) {
+    fn call(&self, method: &str, mut call: ServerCall) -> ServerFuture {
         call.set_send_compression(Some(self.encoding));
-        self.inner.call(method, call);
+        self.inner.call(method, call)
     }
 }

@@ -8,7 +8,7 @@ mod sender;
 #[allow(clippy::module_inception)]
 mod server;
 
-pub use call::ServerCall;
+pub use call::{ServerCall, ServerFuture};
 pub use compressed::SendCompressed;
 pub use router::Service;
 pub use sender::ResponseSender;

@@ -3,16 +3,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::ServerCall;
+use super::{ServerCall, ServerFuture};
 
 /// A service the server can route to. Generated `...Server<T>` adapters implement it.
 pub trait Service: Send + Sync + 'static {
     /// The fully-qualified service name, e.g. `"helloworld.Greeter"`.
     fn name(&self) -> &'static str;
 
-    /// Starts `method` on `call`; unknown methods answer with
+    /// Starts `method` on `call` and returns the call's work; unknown methods answer with
     /// [`ServerCall::unimplemented`].
-    fn call(&self, method: &str, call: ServerCall);
+    fn call(&self, method: &str, call: ServerCall) -> ServerFuture;
 }
 
 /// Service name → service.
@@ -26,7 +26,7 @@ impl Router {
         self.services.insert(service.name(), service);
     }
 
-    pub(crate) fn route(&self, path: &str, call: ServerCall) {
+    pub(crate) fn route(&self, path: &str, call: ServerCall) -> ServerFuture {
         let Some((service, method)) = split_path(path) else {
             return call.reject(crate::Status::unimplemented(format!(
                 "malformed method name: {path:?}"

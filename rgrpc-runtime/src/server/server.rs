@@ -1,9 +1,10 @@
 //! [`Server`]: binding, the accept loop, per-connection HTTP/2, and graceful shutdown.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 
 use super::call::Compression;
 use super::router::{Router, Service};
-use super::ServerCall;
+use super::{ServerCall, ServerFuture};
 use crate::codec::compression::{Accepted, ACCEPT_ENCODING};
 use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
 use crate::codec::CompressionEncoding;
@@ -232,34 +233,65 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
         },
         _ = stop.wait_for(|stop| *stop) => return,
     };
+    // Accept every stream that is ready, run each new call once in place, and only then
+    // return to h2, which writes all the responses of the batch in one go: the difference
+    // between one write per response and one per batch is about 2x in throughput.
+    let stop = stop.wait_for(|stop| *stop);
+    tokio::pin!(stop);
     let mut stopping = false;
-    loop {
-        tokio::select! {
-            next = conn.accept() => match next {
-                Some(Ok((request, respond))) => dispatch(&shared, request, respond),
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "connection error");
-                    break;
-                }
-                None => break,
-            },
-            _ = stop.wait_for(|stop| *stop), if !stopping => {
-                stopping = true;
-                conn.graceful_shutdown();
-            }
+    let mut batch: Vec<ServerFuture> = Vec::new();
+    poll_fn(|cx| {
+        if !stopping && stop.as_mut().poll(cx).is_ready() {
+            stopping = true;
+            conn.graceful_shutdown();
         }
-    }
+        loop {
+            loop {
+                match conn.poll_accept(cx) {
+                    Poll::Ready(Some(Ok((request, respond)))) => {
+                        if let Some(call) = dispatch(&shared, request, respond) {
+                            batch.push(call);
+                        }
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        tracing::debug!(error = %e, "connection error");
+                        return Poll::Ready(());
+                    }
+                    Poll::Ready(None) => return Poll::Ready(()),
+                    Poll::Pending => break,
+                }
+            }
+            if batch.is_empty() {
+                return Poll::Pending;
+            }
+            for mut call in batch.drain(..) {
+                if call.as_mut().poll(cx).is_pending() {
+                    // Waiting on something (the request body, the handler's own I/O): give
+                    // it a task of its own so it runs in parallel with this connection.
+                    tokio::spawn(call);
+                }
+            }
+            // The calls queued responses; polling h2 again writes them.
+        }
+    })
+    .await;
 }
 
-/// Validates the request head (PROTOCOL-HTTP2, "Requests") and routes it.
-fn dispatch(shared: &Shared, request: http::Request<RecvStream>, mut respond: SendResponse<Bytes>) {
+/// Validates the request head (PROTOCOL-HTTP2, "Requests") and routes it; `None` when it
+/// was answered at once.
+fn dispatch(
+    shared: &Shared,
+    request: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) -> Option<ServerFuture> {
     let (parts, body) = request.into_parts();
     if parts.method != http::Method::POST {
-        return early_abort(
+        early_abort(
             &mut respond,
             StatusCode::METHOD_NOT_ALLOWED,
             Status::internal(format!("method {} is not POST", parts.method)),
         );
+        return None;
     }
     let grpc_content = parts
         .headers
@@ -267,25 +299,27 @@ fn dispatch(shared: &Shared, request: http::Request<RecvStream>, mut respond: Se
         .is_some_and(|v| is_grpc_content_type(v.as_bytes()));
     if !grpc_content {
         // The spec asks for 415 so that non-gRPC clients understand the refusal.
-        return early_abort(
+        early_abort(
             &mut respond,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Status::internal("invalid gRPC request content-type"),
         );
+        return None;
     }
     let deadline = match parts.headers.get("grpc-timeout") {
         None => None,
         Some(value) => match timeout::parse(value.as_bytes()) {
             Some(t) => Some(Instant::now().checked_add(t).unwrap_or_else(far_future)),
             None => {
-                return early_abort(
+                early_abort(
                     &mut respond,
                     StatusCode::OK,
                     Status::internal(format!(
                         "malformed grpc-timeout: {:?}",
                         String::from_utf8_lossy(value.as_bytes())
                     )),
-                )
+                );
+                return None;
             }
         },
     };
@@ -306,7 +340,7 @@ fn dispatch(shared: &Shared, request: http::Request<RecvStream>, mut respond: Se
                     HeaderValue::from_static(ACCEPT_ENCODING),
                 );
                 let _ = respond.send_response(super::sender::response_head(headers), true);
-                return;
+                return None;
             }
         },
     };
@@ -323,7 +357,7 @@ fn dispatch(shared: &Shared, request: http::Request<RecvStream>, mut respond: Se
         shared.config.max_receive_message_size,
         compression,
     );
-    shared.router.route(parts.uri.path(), call);
+    Some(shared.router.route(parts.uri.path(), call))
 }
 
 fn far_future() -> Instant {

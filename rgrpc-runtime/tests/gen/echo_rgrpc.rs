@@ -130,7 +130,7 @@ impl<T: Echo> rgrpc::Service for EchoServer<T> {
         "rgrpc.test.Echo"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "Unary" => {
                 let inner = self.inner.clone();

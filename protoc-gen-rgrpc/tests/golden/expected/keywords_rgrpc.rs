@@ -207,7 +207,7 @@ impl<T: Keywords> rgrpc::Service for KeywordsServer<T> {
         "Keywords"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "Type" => {
                 let inner = self.inner.clone();

@@ -161,7 +161,7 @@ impl<T: Streams> rgrpc::Service for StreamsServer<T> {
         "golden.nested.v1.Streams"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "Unary" => {
                 let inner = self.inner.clone();
@@ -324,7 +324,7 @@ impl<T: Admin> rgrpc::Service for AdminServer<T> {
         "golden.nested.v1.Admin"
     }
 
-    fn call(&self, method: &str, call: rgrpc::ServerCall) {
+    fn call(&self, method: &str, call: rgrpc::ServerCall) -> rgrpc::ServerFuture {
         match method {
             "Reset" => {
                 let inner = self.inner.clone();
