@@ -1,7 +1,9 @@
 //! [`Channel`]: one HTTP/2 connection to a server, shared by every call made through it.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -286,11 +288,37 @@ impl Channel {
             .map_err(|e| Status::unavailable(format!("HTTP/2 handshake: {e}")))?;
         let target = self.inner.target.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            if let Err(e) = drive(connection).await {
                 tracing::debug!(%target, error = %e, "connection closed");
             }
         });
         Ok(send)
+    }
+}
+
+/// Runs the HTTP/2 connection, batching writes.
+///
+/// Every call that queues a request wakes this task, and tokio runs a freshly woken task
+/// next: driven plainly, the connection would write (one syscall) after every single request.
+/// Yielding once after each wake lets all the callers that are runnable queue their requests
+/// first, so one write carries the whole round (measured: ~1 writev per call before, a
+/// fraction after, at 64 concurrent calls).
+async fn drive<F: Future + Unpin>(mut connection: F) -> F::Output {
+    loop {
+        let mut polled = false;
+        let done = poll_fn(|cx| {
+            if polled {
+                // Woken again: something is queued. Step aside before handling it.
+                return Poll::Ready(None);
+            }
+            polled = true;
+            Pin::new(&mut connection).poll(cx).map(Some)
+        })
+        .await;
+        if let Some(output) = done {
+            return output;
+        }
+        tokio::task::yield_now().await;
     }
 }
 
