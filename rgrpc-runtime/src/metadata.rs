@@ -13,6 +13,20 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
+/// The protocol's header names, built once: a `&'static str` key is parsed on every use.
+pub(crate) mod names {
+    use http::header::HeaderName;
+
+    pub(crate) const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+    pub(crate) const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+    pub(crate) const GRPC_STATUS_DETAILS: HeaderName =
+        HeaderName::from_static("grpc-status-details-bin");
+    pub(crate) const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
+    pub(crate) const GRPC_ACCEPT_ENCODING: HeaderName =
+        HeaderName::from_static("grpc-accept-encoding");
+    pub(crate) const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+}
+
 /// Accepts padded and unpadded input and emits unpadded output, as PROTOCOL-HTTP2 asks.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,

@@ -5,6 +5,7 @@ use std::fmt;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 
+use crate::metadata::names;
 use crate::metadata::MetadataMap;
 
 /// The 17 gRPC status codes (grpc/grpc `doc/statuscodes.md`).
@@ -252,7 +253,7 @@ impl Status {
     /// Reads `grpc-status`, `grpc-message` and `grpc-status-details-bin` from trailers (or
     /// trailers-only headers). `None` when `grpc-status` is absent.
     pub(crate) fn from_trailers(headers: HeaderMap) -> Option<Status> {
-        let code = match headers.get("grpc-status") {
+        let code = match headers.get(names::GRPC_STATUS) {
             None => return None,
             Some(v) => match Code::parse(v.as_bytes()) {
                 Some(code) => code,
@@ -265,11 +266,11 @@ impl Status {
             },
         };
         let message = headers
-            .get("grpc-message")
+            .get(names::GRPC_MESSAGE)
             .map(|v| percent_decode(v.as_bytes()))
             .unwrap_or_default();
         let details = headers
-            .get("grpc-status-details-bin")
+            .get(names::GRPC_STATUS_DETAILS)
             .and_then(|v| crate::metadata::decode_binary(v.as_bytes()))
             .unwrap_or_default();
         Some(Status(Box::new(Inner {
@@ -283,17 +284,17 @@ impl Status {
     /// Writes this status into a trailer map, after the user's trailing metadata.
     pub(crate) fn write_trailers(&self, headers: &mut HeaderMap) {
         self.0.metadata.write_to(headers);
-        headers.insert("grpc-status", self.0.code.header_value());
+        headers.insert(names::GRPC_STATUS, self.0.code.header_value());
         if !self.0.message.is_empty() {
             let encoded = percent_encode(&self.0.message);
             // Percent-encoding leaves only visible ASCII, which is always a valid value.
             if let Ok(v) = HeaderValue::from_maybe_shared(encoded) {
-                headers.insert("grpc-message", v);
+                headers.insert(names::GRPC_MESSAGE, v);
             }
         }
         if !self.0.details.is_empty() {
             headers.insert(
-                "grpc-status-details-bin",
+                names::GRPC_STATUS_DETAILS,
                 crate::metadata::encode_binary(&self.0.details),
             );
         }

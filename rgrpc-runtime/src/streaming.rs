@@ -8,11 +8,13 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use h2::RecvStream;
+use http::HeaderMap;
 use tokio::time::{Instant, Sleep};
 
 use crate::codec::compression::{self, CompressionEncoding};
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
+use crate::metadata::names;
 use crate::metadata::MetadataMap;
 use crate::{Code, Status};
 
@@ -170,6 +172,27 @@ impl Inbound {
         self.state = State::Done(Some(status.clone()));
     }
 
+    /// Ends the call with the status in `trailers`. The common OK case keeps the trailers as
+    /// metadata without building a `Status`.
+    fn end(&mut self, trailers: HeaderMap) {
+        if trailers
+            .get(names::GRPC_STATUS)
+            .is_some_and(|v| v.as_bytes() == b"0")
+        {
+            self.trailers = Some(MetadataMap::from_headers(trailers));
+            self.state = State::Done(None);
+            return;
+        }
+        let status = Status::from_trailers(trailers)
+            .unwrap_or_else(|| Status::internal("the call ended without a grpc-status"));
+        if status.code() == Code::Ok {
+            self.trailers = Some(status.metadata().clone());
+            self.state = State::Done(None);
+        } else {
+            self.state = State::Done(Some(status));
+        }
+    }
+
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), Status> {
         if let Some(sleep) = &mut self.deadline {
             if sleep.as_mut().poll(cx).is_ready() {
@@ -212,14 +235,7 @@ impl Inbound {
                 self.headers = Some(headers);
                 self.state = State::Body(body);
             }
-            Head::TrailersOnly(status) => {
-                if status.code() == Code::Ok {
-                    self.trailers = Some(status.metadata().clone());
-                    self.state = State::Done(None);
-                } else {
-                    self.state = State::Done(Some(status));
-                }
-            }
+            Head::TrailersOnly(trailers) => self.end(trailers),
             Head::Error(status) => {
                 self.fail(&status);
                 return Poll::Ready(Err(status));
@@ -298,15 +314,7 @@ impl Inbound {
                                 return Poll::Ready(Err(status));
                             }
                         };
-                        let status = Status::from_trailers(trailers).unwrap_or_else(|| {
-                            Status::internal("server closed the stream without a grpc-status")
-                        });
-                        if status.code() == Code::Ok {
-                            self.trailers = Some(status.metadata().clone());
-                            self.state = State::Done(None);
-                        } else {
-                            self.state = State::Done(Some(status));
-                        }
+                        self.end(trailers);
                     }
                 },
                 State::Done(None) => return Poll::Ready(Ok(None)),
@@ -318,13 +326,13 @@ impl Inbound {
 
 enum Head {
     Body(MetadataMap),
-    TrailersOnly(Status),
+    TrailersOnly(HeaderMap),
     Error(Status),
 }
 
 /// Validates response headers (PROTOCOL-HTTP2, "Responses").
 fn check_response_head(parts: http::response::Parts, end_stream: bool) -> Head {
-    let has_status = parts.headers.contains_key("grpc-status");
+    let has_status = parts.headers.contains_key(names::GRPC_STATUS);
     if parts.status != http::StatusCode::OK {
         return Head::Error(match Status::from_trailers(parts.headers) {
             Some(status) if status.code() != Code::Ok => status,
@@ -341,10 +349,7 @@ fn check_response_head(parts: http::response::Parts, end_stream: bool) -> Head {
         ));
     }
     if has_status || end_stream {
-        return match Status::from_trailers(parts.headers) {
-            Some(status) => Head::TrailersOnly(status),
-            None => Head::Error(Status::internal("response ended without a grpc-status")),
-        };
+        return Head::TrailersOnly(parts.headers);
     }
     Head::Body(MetadataMap::from_headers(parts.headers))
 }

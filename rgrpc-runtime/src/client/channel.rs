@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::codec::compression::ACCEPT_ENCODING;
 use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
 use crate::codec::CompressionEncoding;
+use crate::metadata::names;
 use crate::metadata::MetadataMap;
 use crate::{timeout, Status};
 
@@ -200,11 +201,11 @@ impl Channel {
         headers.insert(TE, HeaderValue::from_static("trailers"));
         headers.insert(USER_AGENT, self.inner.user_agent.clone());
         headers.insert(
-            "grpc-accept-encoding",
+            names::GRPC_ACCEPT_ENCODING,
             HeaderValue::from_static(ACCEPT_ENCODING),
         );
         if let Some(encoding) = encoding {
-            headers.insert("grpc-encoding", encoding.header_value());
+            headers.insert(names::GRPC_ENCODING, encoding.header_value());
         }
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -213,7 +214,7 @@ impl Channel {
                     "deadline exceeded before the call started",
                 ));
             }
-            headers.insert("grpc-timeout", timeout::format(left));
+            headers.insert(names::GRPC_TIMEOUT, timeout::format(left));
         }
         let mut request = http::Request::new(());
         *request.method_mut() = http::Method::POST;

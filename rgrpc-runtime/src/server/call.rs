@@ -18,6 +18,7 @@ use super::sender::{lock, response_head, Outbound, ResponseSender};
 use crate::cancel::Cancellation;
 use crate::codec::compression::Accepted;
 use crate::codec::{framing, Codec, CompressionEncoding};
+use crate::metadata::names;
 use crate::metadata::MetadataMap;
 use crate::streaming::{Inbound, Streaming};
 use crate::{Request, Response, Status};
@@ -338,7 +339,7 @@ fn send_unary<C: Codec>(
     };
     let mut headers = metadata.into_outgoing();
     if let Some(encoding) = encoding {
-        headers.insert("grpc-encoding", encoding.header_value());
+        headers.insert(names::GRPC_ENCODING, encoding.header_value());
     }
     let Ok(mut stream) = respond.send_response(response_head(headers), false) else {
         return;
@@ -348,7 +349,7 @@ fn send_unary<C: Codec>(
         return;
     }
     let mut trailers = trailers.into_outgoing();
-    trailers.insert("grpc-status", HeaderValue::from_static("0"));
+    trailers.insert(names::GRPC_STATUS, HeaderValue::from_static("0"));
     let _ = stream.send_trailers(trailers);
 }
 

@@ -13,6 +13,7 @@ use http::HeaderMap;
 
 use super::call::Compression;
 use crate::codec::CompressionEncoding;
+use crate::metadata::names;
 use crate::metadata::MetadataMap;
 use crate::outbox::Outbox;
 use crate::Status;
@@ -122,7 +123,7 @@ impl Outbound {
         std::mem::take(&mut self.trailers).write_to(&mut trailers);
         match &status {
             Ok(()) => {
-                trailers.insert("grpc-status", HeaderValue::from_static("0"));
+                trailers.insert(names::GRPC_STATUS, HeaderValue::from_static("0"));
             }
             Err(status) => status.write_trailers(&mut trailers),
         }
@@ -158,7 +159,7 @@ fn open_stream<'a>(
     if stream.is_none() {
         let mut head = std::mem::take(headers).into_outgoing();
         if let Some(encoding) = encoding {
-            head.insert("grpc-encoding", encoding.header_value());
+            head.insert(names::GRPC_ENCODING, encoding.header_value());
         }
         *stream = Some(respond.send_response(response_head(head), false)?);
     }

@@ -23,6 +23,7 @@ use super::{ServerCall, ServerFuture};
 use crate::codec::compression::{Accepted, ACCEPT_ENCODING};
 use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
 use crate::codec::CompressionEncoding;
+use crate::metadata::names;
 use crate::{timeout, Status};
 
 /// Collects services and options, then binds a [`Server`].
@@ -306,7 +307,7 @@ fn dispatch(
         );
         return None;
     }
-    let deadline = match parts.headers.get("grpc-timeout") {
+    let deadline = match parts.headers.get(names::GRPC_TIMEOUT) {
         None => None,
         Some(value) => match timeout::parse(value.as_bytes()) {
             Some(t) => Some(Instant::now().checked_add(t).unwrap_or_else(far_future)),
@@ -323,7 +324,7 @@ fn dispatch(
             }
         },
     };
-    let request_encoding = match parts.headers.get("grpc-encoding") {
+    let request_encoding = match parts.headers.get(names::GRPC_ENCODING) {
         None => None,
         Some(value) => match CompressionEncoding::parse(value.as_bytes()) {
             Ok(encoding) => encoding,
@@ -336,7 +337,7 @@ fn dispatch(
                 status.write_trailers(&mut headers);
                 // Tell the client what we can decode (compression spec, "Negotiation").
                 headers.insert(
-                    "grpc-accept-encoding",
+                    names::GRPC_ACCEPT_ENCODING,
                     HeaderValue::from_static(ACCEPT_ENCODING),
                 );
                 let _ = respond.send_response(super::sender::response_head(headers), true);
@@ -346,7 +347,7 @@ fn dispatch(
     };
     let compression = Compression {
         request: request_encoding,
-        accepted: Accepted::parse(parts.headers.get("grpc-accept-encoding")),
+        accepted: Accepted::parse(parts.headers.get(names::GRPC_ACCEPT_ENCODING)),
         default: shared.config.send_compressed,
     };
     let call = ServerCall::new(
