@@ -8,51 +8,21 @@
 //! cases one process per case, as interop runners do.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+mod peer;
+
+use peer::PythonServer;
 use rgrpc_conformance::interop::client::{self, Config, TestCase};
 use rgrpc_conformance::interop::server;
 use rgrpc_runtime::Server;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Bounds each test, including Python start-up (interpreter, grpcio import, stub generation).
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("conformance/ sits inside the workspace")
-        .to_path_buf()
-}
-
-fn peer_script(name: &str) -> PathBuf {
-    repo_root().join("conformance/peers/python").join(name)
-}
-
-fn python() -> PathBuf {
-    if let Some(path) = std::env::var_os("RGRPC_PYTHON") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.exists(),
-            "RGRPC_PYTHON={} does not exist; run `make venv` and point it at \
-             conformance/.venv/bin/python",
-            path.display()
-        );
-        return path;
-    }
-    let venv = repo_root().join("conformance/.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with grpcio: set RGRPC_PYTHON or run `make venv` to create {}",
-        venv.display()
-    );
-    venv
-}
 
 /// Our interop server on a loopback port, in-process.
 struct RgrpcServer {
@@ -147,57 +117,12 @@ async fn cases_fail_against_a_server_without_the_service() {
     .expect("test timed out");
 }
 
-/// A running `interop_server.py`, killed when dropped so a failed assertion cannot leak it.
-struct PythonServer {
-    child: Child,
-    port: u16,
-}
-
-impl PythonServer {
-    async fn start() -> PythonServer {
-        let mut child = Command::new(python())
-            .arg(peer_script("interop_server.py"))
-            .arg("--port=0")
-            .arg("--lifetime=300")
-            // The server exits when this pipe closes, which covers the test process dying
-            // before `kill_on_drop` gets a chance to run.
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn interop_server.py");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .await
-            .expect("read interop_server.py stdout");
-        let port = match line.trim().strip_prefix("PORT ") {
-            Some(port) => port.parse().expect("PORT line carries a port number"),
-            None => {
-                let mut stderr = String::new();
-                if let Some(mut err) = child.stderr.take() {
-                    let _ = err.read_to_string(&mut stderr).await;
-                }
-                panic!(
-                    "interop_server.py did not report a port; stdout: {line:?}\nstderr:\n{stderr}"
-                );
-            }
-        };
-        PythonServer { child, port }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
-    }
-}
-
 /// Our client → grpcio's server, every case.
 #[tokio::test(flavor = "multi_thread")]
 async fn rgrpc_client_against_grpcio_server() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let server = PythonServer::start().await;
+        let server =
+            PythonServer::start("interop_server.py", &["--port=0", "--lifetime=300"]).await;
         let failures = run_cases(server.port, TestCase::ALL).await;
         server.stop().await;
         assert!(
@@ -215,8 +140,8 @@ async fn rgrpc_client_against_grpcio_server() {
 async fn grpcio_client_against_rgrpc_server() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let server = RgrpcServer::start(server::register(Server::builder())).await;
-        let output = Command::new(python())
-            .arg(peer_script("interop_client.py"))
+        let output = Command::new(peer::python())
+            .arg(peer::script("interop_client.py"))
             .arg("--server_host=127.0.0.1")
             .arg(format!("--server_port={}", server.addr.port()))
             .arg("--test_case=all")
