@@ -54,6 +54,7 @@ struct Config {
     shutdown_grace: Duration,
     handshake_timeout: Duration,
     send_compressed: Option<CompressionEncoding>,
+    max_frame_size: u32,
 }
 
 impl ServerBuilder {
@@ -85,6 +86,13 @@ impl ServerBuilder {
     /// The HTTP/2 flow-control window per connection (default 2 MiB).
     pub fn initial_connection_window_size(mut self, bytes: u32) -> Self {
         self.config.initial_connection_window = bytes;
+        self
+    }
+
+    /// The largest HTTP/2 frame clients may send (default 64 KiB; HTTP/2's own default is
+    /// 16 KiB): bigger DATA frames mean fewer syscalls for streamed requests.
+    pub fn max_frame_size(mut self, bytes: u32) -> Self {
+        self.config.max_frame_size = bytes;
         self
     }
 
@@ -157,6 +165,7 @@ impl Server {
                 shutdown_grace: Duration::from_secs(10),
                 handshake_timeout: Duration::from_secs(20),
                 send_compressed: None,
+                max_frame_size: 64 * 1024,
             },
         }
     }
@@ -215,7 +224,8 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
     let mut builder = h2::server::Builder::new();
     builder
         .initial_window_size(config.initial_stream_window)
-        .initial_connection_window_size(config.initial_connection_window);
+        .initial_connection_window_size(config.initial_connection_window)
+        .max_frame_size(config.max_frame_size);
     if let Some(max) = config.max_concurrent_streams {
         builder.max_concurrent_streams(max);
     }
