@@ -251,26 +251,13 @@ impl Inbound {
     ) -> Poll<Result<Option<Bytes>, Status>> {
         loop {
             match self.decoder.next_message() {
-                Ok(Some(RawMessage { compressed, data })) => {
-                    self.last_compressed = compressed;
-                    if !compressed {
-                        return Poll::Ready(Ok(Some(data)));
-                    }
-                    let decompressed = match &self.encoding {
-                        Ok(Some(encoding)) => {
-                            compression::decompress(*encoding, &data, self.max_len)
-                        }
-                        Ok(None) => Err(Status::internal(
-                            "compressed flag set on a message but no grpc-encoding was negotiated",
-                        )),
-                        Err(name) => Err(Status::internal(format!(
-                            "message compressed with unsupported grpc-encoding {name:?}"
-                        ))),
-                    };
-                    if let Err(status) = &decompressed {
+                Ok(Some(raw)) => {
+                    self.last_compressed = raw.compressed;
+                    let opened = open_message(raw, &self.encoding, self.max_len);
+                    if let Err(status) = &opened {
                         self.fail(status);
                     }
-                    return Poll::Ready(decompressed.map(Some));
+                    return Poll::Ready(opened.map(Some));
                 }
                 Ok(None) => {}
                 Err(status) => {
@@ -321,6 +308,27 @@ impl Inbound {
                 State::Done(Some(status)) => return Poll::Ready(Err(status.clone())),
             }
         }
+    }
+}
+
+/// A received message's bytes, decompressed if its flag says so. `encoding` is the peer's
+/// `grpc-encoding` (`Err`: one we cannot decode).
+pub(crate) fn open_message(
+    raw: RawMessage,
+    encoding: &Result<Option<CompressionEncoding>, String>,
+    max_len: usize,
+) -> Result<Bytes, Status> {
+    if !raw.compressed {
+        return Ok(raw.data);
+    }
+    match encoding {
+        Ok(Some(encoding)) => compression::decompress(*encoding, &raw.data, max_len),
+        Ok(None) => Err(Status::internal(
+            "compressed flag set on a message but no grpc-encoding was negotiated",
+        )),
+        Err(name) => Err(Status::internal(format!(
+            "message compressed with unsupported grpc-encoding {name:?}"
+        ))),
     }
 }
 

@@ -35,7 +35,7 @@ pub fn encode_into<C: Codec>(
     compression: Option<CompressionEncoding>,
 ) -> Result<(), Status> {
     let start = dst.len();
-    dst.reserve(HEADER_LEN);
+    dst.reserve(HEADER_LEN + codec.encoded_len(item).unwrap_or(0));
     dst.put_bytes(0, HEADER_LEN);
     let body = start + HEADER_LEN;
     if let Err(status) = codec.encode(item, dst) {

@@ -25,6 +25,12 @@ pub trait Codec: Default + Send + Sync + 'static {
     /// The message type this side receives.
     type Decode: Send + 'static;
 
+    /// The serialized size of `item`, if the codec knows it cheaply: lets the framing size
+    /// its buffer once instead of growing it.
+    fn encoded_len(&self, _item: &Self::Encode) -> Option<usize> {
+        None
+    }
+
     /// Appends the serialized form of `item` to `dst`.
     fn encode(&self, item: &Self::Encode, dst: &mut BytesMut) -> Result<(), Status>;
 

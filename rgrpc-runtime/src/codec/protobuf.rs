@@ -21,6 +21,10 @@ impl<E: MessageFull, D: MessageFull> Codec for ProtobufCodec<E, D> {
     type Encode = E;
     type Decode = D;
 
+    fn encoded_len(&self, item: &E) -> Option<usize> {
+        usize::try_from(item.compute_size()).ok()
+    }
+
     fn encode(&self, item: &E, dst: &mut BytesMut) -> Result<(), Status> {
         let size = item.compute_size();
         let size = usize::try_from(size)

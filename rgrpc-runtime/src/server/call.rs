@@ -5,7 +5,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
@@ -17,10 +17,11 @@ use tokio::time::Instant;
 use super::sender::{lock, response_head, Outbound, ResponseSender};
 use crate::cancel::Cancellation;
 use crate::codec::compression::Accepted;
+use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::{framing, Codec, CompressionEncoding};
 use crate::metadata::names;
 use crate::metadata::MetadataMap;
-use crate::streaming::{Inbound, Streaming};
+use crate::streaming::{open_message, Inbound, Streaming};
 use crate::{Request, Response, Status};
 
 /// The work of one call. The connection polls it once in place, so a handler that finishes
@@ -172,10 +173,8 @@ impl ServerCall {
             } = self;
             let cancel = Cancellation::new();
             let work = async {
-                let mut requests = Self::inbound::<_, C>(body, max_receive, compression);
-                let message = single_request(&mut requests).await?;
-                let compressed = requests.last_message_compressed();
-                drop(requests);
+                let (message, compressed) =
+                    single_request::<C>(body, max_receive, compression).await?;
                 let metadata = MetadataMap::from_headers(headers);
                 let request =
                     Request::from_server(message, metadata, deadline, cancel.clone(), compressed);
@@ -237,10 +236,8 @@ impl ServerCall {
             let out = Outbound::new(respond, compression);
             let sender = ResponseSender::new(out.clone(), encode_with::<C>);
             let work = async {
-                let mut requests = Self::inbound::<_, C>(body, max_receive, compression);
-                let message = single_request(&mut requests).await?;
-                let compressed = requests.last_message_compressed();
-                drop(requests);
+                let (message, compressed) =
+                    single_request::<C>(body, max_receive, compression).await?;
                 let metadata = MetadataMap::from_headers(headers);
                 let request =
                     Request::from_server(message, metadata, deadline, cancel.clone(), compressed);
@@ -312,18 +309,45 @@ fn finish_streaming(out: &super::sender::SharedOutbound, outcome: Outcome<Result
     }
 }
 
-/// Reads the one request message of a unary or server-streaming call.
-async fn single_request<T>(requests: &mut Streaming<T>) -> Result<T, Status> {
-    let message = requests
-        .message()
-        .await?
-        .ok_or_else(|| Status::internal("client sent no request message"))?;
-    if requests.message().await?.is_some() {
-        return Err(Status::internal(
-            "client sent more than one request message to a unary method",
-        ));
-    }
-    Ok(message)
+/// Reads the one request message of a unary or server-streaming call, straight from the h2
+/// body: these calls need none of `Streaming`'s machinery. Returns the message and whether
+/// it arrived compressed.
+async fn single_request<C: Codec>(
+    mut body: RecvStream,
+    max_receive: usize,
+    compression: Compression,
+) -> Result<(C::Decode, bool), Status> {
+    let mut decoder = FrameDecoder::new(max_receive);
+    let mut message: Option<RawMessage> = None;
+    poll_fn(|cx| loop {
+        if let Some(raw) = decoder.next_message()? {
+            if message.is_some() {
+                return Poll::Ready(Err(Status::internal(
+                    "client sent more than one request message to a unary method",
+                )));
+            }
+            message = Some(raw);
+            continue;
+        }
+        match ready!(body.poll_data(cx)) {
+            Some(Ok(chunk)) => {
+                let _ = body.flow_control().release_capacity(chunk.len());
+                decoder.push(chunk);
+            }
+            Some(Err(e)) => return Poll::Ready(Err(Status::from_h2(&e))),
+            None if decoder.has_partial() => {
+                return Poll::Ready(Err(Status::internal(
+                    "stream ended in the middle of a message",
+                )))
+            }
+            None => return Poll::Ready(Ok(())),
+        }
+    })
+    .await?;
+    let raw = message.ok_or_else(|| Status::internal("client sent no request message"))?;
+    let compressed = raw.compressed;
+    let data = open_message(raw, &Ok(compression.request), max_receive)?;
+    Ok((C::default().decode(data)?, compressed))
 }
 
 fn send_unary<C: Codec>(
