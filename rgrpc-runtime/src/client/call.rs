@@ -26,6 +26,26 @@ async fn with_deadline<T>(
     }
 }
 
+/// Sends a one-message request and returns the pending response.
+async fn send_single<C: Codec>(
+    channel: &Channel,
+    path: &'static str,
+    message: C::Encode,
+    metadata: crate::MetadataMap,
+    deadline: Option<Instant>,
+    encoding: Option<crate::CompressionEncoding>,
+) -> Result<h2::client::ResponseFuture, Status> {
+    let frame = framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding)?;
+    drop(message);
+    let (response, mut send) = channel.start(path, metadata, deadline, encoding).await?;
+    // One bounded message: h2 may buffer it until the window opens. If the server has
+    // already answered (UNIMPLEMENTED before reading the body, say), the stream is closed and
+    // this fails: the server's status, on the response side, is the call's outcome. No send
+    // handle outlives this, so dropping the response side resets the stream.
+    let _ = send.send_data(frame, true);
+    Ok(response)
+}
+
 /// A unary call: one request, one response.
 pub async fn unary<C: Codec>(
     channel: &Channel,
@@ -40,13 +60,8 @@ pub async fn unary<C: Codec>(
     } = request.into_parts();
     let encoding = channel.encoding(compression);
     with_deadline(deadline, async {
-        let frame = framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding)?;
-        drop(message);
-        let (response, mut send) = channel.start(path, metadata, deadline, encoding).await?;
-        // One bounded message: h2 may buffer it until the window opens. If the server has
-        // already answered (UNIMPLEMENTED before reading the body, say), the stream is closed
-        // and this fails: the server's status, on the response side, is the call's outcome.
-        let _ = send.send_data(frame, true);
+        let response =
+            send_single::<C>(channel, path, message, metadata, deadline, encoding).await?;
         let inbound = Inbound::client(response, channel.max_receive_message_size(), None);
         single_response(Streaming::<C::Decode>::new::<C>(inbound)).await
     })
@@ -66,14 +81,10 @@ pub async fn server_streaming<C: Codec>(
         compression,
     } = request.into_parts();
     let encoding = channel.encoding(compression);
-    let response = with_deadline(deadline, async {
-        let frame = framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding)?;
-        let (response, mut send) = channel.start(path, metadata, deadline, encoding).await?;
-        // As in `unary`: a server that answered early has the last word.
-        let _ = send.send_data(frame, true);
-        // No send handle outlives this: dropping the `Streaming` then resets the stream.
-        Ok(response)
-    })
+    let response = with_deadline(
+        deadline,
+        send_single::<C>(channel, path, message, metadata, deadline, encoding),
+    )
     .await?;
     let inbound = Inbound::client(response, channel.max_receive_message_size(), deadline);
     Ok(Streaming::new::<C>(inbound))
