@@ -199,11 +199,22 @@ impl<T> ResponseSender<T> {
     /// Sends one message. Waits while the client's flow-control window is full, so a slow
     /// reader slows the handler; fails with `CANCELLED` once the client has gone away.
     pub async fn send(&mut self, message: T) -> Result<(), Status> {
-        poll_fn(|cx| lock(&self.out).poll_ready(cx)).await?;
-        let mut out = lock(&self.out);
-        let encoding = out.message_encoding();
         let encode = self.encode;
-        out.outbox.push(|buf| encode(&message, buf, encoding))
+        // One lock per message: check for room and queue under the same guard; only a full
+        // buffer waits (and then re-locks).
+        let mut message = Some(message);
+        poll_fn(|cx| {
+            let mut out = lock(&self.out);
+            if let Err(status) = std::task::ready!(out.poll_ready(cx)) {
+                return Poll::Ready(Err(status));
+            }
+            let Some(message) = message.take() else {
+                return Poll::Ready(Ok(()));
+            };
+            let encoding = out.message_encoding();
+            Poll::Ready(out.outbox.push(|buf| encode(&message, buf, encoding)))
+        })
+        .await
     }
 
     /// Sets the response header metadata. Has no effect once the first message was sent.
