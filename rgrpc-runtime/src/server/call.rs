@@ -1,11 +1,12 @@
 //! [`ServerCall`]: one accepted request, and the four ways a handler runs on it.
 //!
-//! Each runner spawns one task per call that races the handler against the call's deadline
-//! and a client reset; whichever ends first decides what goes on the wire.
+//! Each runner returns the call's work as one future that races the handler against the
+//! call's deadline and a client reset; whichever ends first decides what goes on the wire.
+//! Unary calls, the hot path, have a hand-written future of their own (`unary.rs`).
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
@@ -15,13 +16,13 @@ use http::HeaderMap;
 use tokio::time::Instant;
 
 use super::sender::{lock, response_head, Outbound, ResponseSender};
+use super::unary::{SingleRead, UnaryCall};
 use crate::cancel::Cancellation;
 use crate::codec::compression::Accepted;
-use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::{framing, Codec, CompressionEncoding};
 use crate::metadata::names;
 use crate::metadata::MetadataMap;
-use crate::streaming::{open_message, Inbound, Streaming};
+use crate::streaming::{Inbound, Streaming};
 use crate::{Request, Response, Status};
 
 /// The work of one call. The connection polls it once in place, so a handler that finishes
@@ -65,7 +66,7 @@ impl Compression {
     }
 }
 
-enum Outcome<T> {
+pub(super) enum Outcome<T> {
     Done(T),
     Reset,
     DeadlineExceeded,
@@ -162,30 +163,23 @@ impl ServerCall {
         F: FnOnce(Request<C::Decode>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
     {
-        Box::pin(async move {
-            let ServerCall {
-                headers,
-                body,
-                mut respond,
-                deadline,
-                max_receive,
-                compression,
-            } = self;
-            let cancel = Cancellation::new();
-            let work = async {
-                let (message, compressed) =
-                    single_request::<C>(body, max_receive, compression).await?;
-                let metadata = MetadataMap::from_headers(headers);
-                let request =
-                    Request::from_server(message, metadata, deadline, cancel.clone(), compressed);
-                handler(request).await
-            };
-            let outcome = guard(work, deadline, &cancel, |cx| {
-                respond.poll_reset(cx).map(drop)
-            })
-            .await;
-            finish_unary::<C>(&mut respond, outcome, compression);
-        })
+        let ServerCall {
+            headers,
+            body,
+            respond,
+            deadline,
+            max_receive,
+            compression,
+        } = self;
+        Box::pin(UnaryCall::<C, F, Fut>::new(
+            headers,
+            body,
+            respond,
+            deadline,
+            max_receive,
+            compression,
+            handler,
+        ))
     }
 
     /// Runs a client-streaming handler.
@@ -235,9 +229,10 @@ impl ServerCall {
             let cancel = Cancellation::new();
             let out = Outbound::new(respond, compression);
             let sender = ResponseSender::new(out.clone(), encode_with::<C>);
+            let mut read = SingleRead::new(body, max_receive);
             let work = async {
                 let (message, compressed) =
-                    single_request::<C>(body, max_receive, compression).await?;
+                    poll_fn(|cx| read.poll_message::<C>(cx, compression, max_receive)).await?;
                 let metadata = MetadataMap::from_headers(headers);
                 let request =
                     Request::from_server(message, metadata, deadline, cancel.clone(), compressed);
@@ -288,7 +283,7 @@ fn encode_with<C: Codec>(
 }
 
 /// Sends the single response, or the status, of a unary or client-streaming call.
-fn finish_unary<C: Codec>(
+pub(super) fn finish_unary<C: Codec>(
     respond: &mut SendResponse<Bytes>,
     outcome: Outcome<Result<Response<C::Encode>, Status>>,
     compression: Compression,
@@ -307,47 +302,6 @@ fn finish_streaming(out: &super::sender::SharedOutbound, outcome: Outcome<Result
         Outcome::DeadlineExceeded => lock(out).finish(Err(deadline_status())),
         Outcome::Reset => {}
     }
-}
-
-/// Reads the one request message of a unary or server-streaming call, straight from the h2
-/// body: these calls need none of `Streaming`'s machinery. Returns the message and whether
-/// it arrived compressed.
-async fn single_request<C: Codec>(
-    mut body: RecvStream,
-    max_receive: usize,
-    compression: Compression,
-) -> Result<(C::Decode, bool), Status> {
-    let mut decoder = FrameDecoder::new(max_receive);
-    let mut message: Option<RawMessage> = None;
-    poll_fn(|cx| loop {
-        if let Some(raw) = decoder.next_message()? {
-            if message.is_some() {
-                return Poll::Ready(Err(Status::internal(
-                    "client sent more than one request message to a unary method",
-                )));
-            }
-            message = Some(raw);
-            continue;
-        }
-        match ready!(body.poll_data(cx)) {
-            Some(Ok(chunk)) => {
-                let _ = body.flow_control().release_capacity(chunk.len());
-                decoder.push(chunk);
-            }
-            Some(Err(e)) => return Poll::Ready(Err(Status::from_h2(&e))),
-            None if decoder.has_partial() => {
-                return Poll::Ready(Err(Status::internal(
-                    "stream ended in the middle of a message",
-                )))
-            }
-            None => return Poll::Ready(Ok(())),
-        }
-    })
-    .await?;
-    let raw = message.ok_or_else(|| Status::internal("client sent no request message"))?;
-    let compressed = raw.compressed;
-    let data = open_message(raw, &Ok(compression.request), max_receive)?;
-    Ok((C::default().decode(data)?, compressed))
 }
 
 fn send_unary<C: Codec>(

@@ -7,6 +7,7 @@ mod router;
 mod sender;
 #[allow(clippy::module_inception)]
 mod server;
+mod unary;
 
 pub use call::{ServerCall, ServerFuture};
 pub use compressed::SendCompressed;
