@@ -14,7 +14,8 @@ pub const HEADER_LEN: usize = 5;
 pub const DEFAULT_MAX_RECEIVE_SIZE: usize = 4 * 1024 * 1024;
 
 /// Encodes `item` with its prefix into `buf` and returns the framed bytes, compressed (with
-/// the prefix's flag set) if `compression` names an encoding.
+/// the prefix's flag set) if `compression` names an encoding. Takes `buf`'s storage, leaving
+/// it empty.
 pub fn encode<C: Codec>(
     codec: &C,
     item: &C::Encode,
@@ -23,7 +24,9 @@ pub fn encode<C: Codec>(
 ) -> Result<Bytes, Status> {
     buf.clear();
     encode_into(codec, item, buf, compression)?;
-    Ok(buf.split().freeze())
+    // Handing over the whole buffer lets one sized exactly (the usual case, from the codec's
+    // length hint) become `Bytes` without allocating; `split` would allocate shared state.
+    Ok(std::mem::take(buf).freeze())
 }
 
 /// Appends `item`, framed (and compressed if `compression` names an encoding), to `dst`.
