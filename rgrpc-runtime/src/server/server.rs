@@ -219,30 +219,10 @@ impl Server {
 }
 
 async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let _ = tcp.set_nodelay(true);
-    let config = &shared.config;
-    let mut builder = h2::server::Builder::new();
-    builder
-        .initial_window_size(config.initial_stream_window)
-        .initial_connection_window_size(config.initial_connection_window)
-        .max_frame_size(config.max_frame_size);
-    if let Some(max) = config.max_concurrent_streams {
-        builder.max_concurrent_streams(max);
-    }
-    let handshake = tokio::time::timeout(config.handshake_timeout, builder.handshake(tcp));
-    let mut conn = tokio::select! {
-        conn = handshake => match conn {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "HTTP/2 handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!("HTTP/2 handshake timed out");
-                return;
-            }
-        },
-        _ = stop.wait_for(|stop| *stop) => return,
+    // The handshake's state is about as big as the connection's; boxed, it is freed once the
+    // handshake is done instead of sitting beside the connection in every idle task.
+    let Some(mut conn) = Box::pin(handshake(tcp, &shared.config, &mut stop)).await else {
+        return;
     };
     // Accept every stream that is ready, run each new call once in place, and only then
     // return to h2, which writes all the responses of the batch in one go: the difference
@@ -286,6 +266,41 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
         }
     })
     .await;
+}
+
+type Connection = h2::server::Connection<TcpStream, Bytes>;
+
+/// The HTTP/2 handshake, within the handshake timeout; `None` if it failed or the server
+/// is stopping.
+async fn handshake(
+    tcp: TcpStream,
+    config: &Config,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Connection> {
+    let _ = tcp.set_nodelay(true);
+    let mut builder = h2::server::Builder::new();
+    builder
+        .initial_window_size(config.initial_stream_window)
+        .initial_connection_window_size(config.initial_connection_window)
+        .max_frame_size(config.max_frame_size);
+    if let Some(max) = config.max_concurrent_streams {
+        builder.max_concurrent_streams(max);
+    }
+    let handshake = tokio::time::timeout(config.handshake_timeout, builder.handshake(tcp));
+    tokio::select! {
+        conn = handshake => match conn {
+            Ok(Ok(conn)) => Some(conn),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "HTTP/2 handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("HTTP/2 handshake timed out");
+                None
+            }
+        },
+        _ = stop.wait_for(|stop| *stop) => None,
+    }
 }
 
 /// Validates the request head (PROTOCOL-HTTP2, "Requests") and routes it; `None` when it
