@@ -82,13 +82,17 @@ impl ChannelBuilder {
         self
     }
 
-    /// The HTTP/2 flow-control window per stream (default 1 MiB).
+    /// The HTTP/2 flow-control window per stream (default 2 MiB, as hyper's client, which
+    /// tonic uses). With 1 MiB per stream and 2 MiB per connection, a server streaming small
+    /// messages to eight streams at once was held back by window updates: about 1.4M
+    /// instead of 2M messages/s at 1 KiB.
     pub fn initial_stream_window_size(mut self, bytes: u32) -> Self {
         self.initial_stream_window = bytes;
         self
     }
 
-    /// The HTTP/2 flow-control window for the whole connection (default 2 MiB).
+    /// The HTTP/2 flow-control window for the whole connection (default 5 MiB, as hyper's
+    /// client).
     pub fn initial_connection_window_size(mut self, bytes: u32) -> Self {
         self.initial_connection_window = bytes;
         self
@@ -157,8 +161,8 @@ impl Channel {
             uri: uri.to_owned(),
             max_receive_message_size: DEFAULT_MAX_RECEIVE_SIZE,
             connect_timeout: None,
-            initial_stream_window: 1024 * 1024,
-            initial_connection_window: 2 * 1024 * 1024,
+            initial_stream_window: 2 * 1024 * 1024,
+            initial_connection_window: 5 * 1024 * 1024,
             max_frame_size: 64 * 1024,
             send_compressed: None,
         }
