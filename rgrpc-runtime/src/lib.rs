@@ -9,6 +9,7 @@
 
 pub mod cancel;
 pub mod client;
+mod coalesce;
 pub mod codec;
 pub mod codegen;
 pub mod metadata;

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use super::call::Compression;
 use super::router::{Router, Service};
 use super::{ServerCall, ServerFuture};
+use crate::coalesce::{self, Coalesce};
 use crate::codec::compression::{Accepted, ACCEPT_ENCODING};
 use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
 use crate::codec::CompressionEncoding;
@@ -221,7 +222,10 @@ impl Server {
 async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     // The handshake's state is about as big as the connection's; boxed, it is freed once the
     // handshake is done instead of sitting beside the connection in every idle task.
-    let Some(mut conn) = Box::pin(handshake(tcp, &shared.config, &mut stop)).await else {
+    let _ = tcp.set_nodelay(true);
+    let (io, drain) = coalesce::wrap(tcp);
+    let handshake = drain.around(handshake(io, &shared.config, &mut stop));
+    let Ok(Some(mut conn)) = Box::pin(handshake).await else {
         return;
     };
     // Accept every stream that is ready, run each new call once in place, and only then
@@ -231,6 +235,7 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
     tokio::pin!(stop);
     let mut stopping = false;
     let mut batch: Vec<ServerFuture> = Vec::new();
+    let mut stepped_aside = false;
     poll_fn(|cx| {
         if !stopping && stop.as_mut().poll(cx).is_ready() {
             stopping = true;
@@ -253,6 +258,22 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
                 }
             }
             if batch.is_empty() {
+                // h2 has written all it has. Calls running as tasks of their own wake this
+                // task whenever they queue a frame, and tokio runs a freshly woken task
+                // next, so with little gathered, more is likely on its way: step aside
+                // once (to the back of the run queue) to let every runnable call queue its
+                // frames, as grpc-go's writer yields before flushing a small batch.
+                if !stepped_aside && drain.is_small() {
+                    stepped_aside = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                stepped_aside = false;
+                // Put what was gathered on the wire in one go.
+                if let Poll::Ready(Err(e)) = drain.poll_drain(cx) {
+                    tracing::debug!(error = %e, "connection write failed");
+                    return Poll::Ready(());
+                }
                 return Poll::Pending;
             }
             for mut call in batch.drain(..) {
@@ -268,16 +289,15 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
     .await;
 }
 
-type Connection = h2::server::Connection<TcpStream, Bytes>;
+type Connection = h2::server::Connection<Coalesce<TcpStream>, Bytes>;
 
 /// The HTTP/2 handshake, within the handshake timeout; `None` if it failed or the server
 /// is stopping.
 async fn handshake(
-    tcp: TcpStream,
+    io: Coalesce<TcpStream>,
     config: &Config,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<Connection> {
-    let _ = tcp.set_nodelay(true);
     let mut builder = h2::server::Builder::new();
     builder
         .initial_window_size(config.initial_stream_window)
@@ -286,7 +306,7 @@ async fn handshake(
     if let Some(max) = config.max_concurrent_streams {
         builder.max_concurrent_streams(max);
     }
-    let handshake = tokio::time::timeout(config.handshake_timeout, builder.handshake(tcp));
+    let handshake = tokio::time::timeout(config.handshake_timeout, builder.handshake(io));
     tokio::select! {
         conn = handshake => match conn {
             Ok(Ok(conn)) => Some(conn),
