@@ -236,6 +236,8 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
     let mut stopping = false;
     let mut batch: Vec<ServerFuture> = Vec::new();
     let mut stepped_aside = false;
+    // One clone per call running as a task of its own.
+    let running = Arc::new(());
     poll_fn(|cx| {
         if !stopping && stop.as_mut().poll(cx).is_ready() {
             stopping = true;
@@ -260,10 +262,11 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
             if batch.is_empty() {
                 // h2 has written all it has. Calls running as tasks of their own wake this
                 // task whenever they queue a frame, and tokio runs a freshly woken task
-                // next, so with little gathered, more is likely on its way: step aside
-                // once (to the back of the run queue) to let every runnable call queue its
-                // frames, as grpc-go's writer yields before flushing a small batch.
-                if !stepped_aside && drain.is_small() {
+                // next, so if there are such calls and little is gathered, more is likely
+                // on its way: step aside once (to the back of the run queue) to let every
+                // runnable call queue its frames, as grpc-go's writer yields before
+                // flushing a small batch. Calls answered in place need no such wait.
+                if !stepped_aside && Arc::strong_count(&running) > 1 && drain.is_small() {
                     stepped_aside = true;
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
@@ -280,7 +283,11 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
                 if call.as_mut().poll(cx).is_pending() {
                     // Waiting on something (the request body, the handler's own I/O): give
                     // it a task of its own so it runs in parallel with this connection.
-                    tokio::spawn(call);
+                    let running = running.clone();
+                    tokio::spawn(async move {
+                        let _running = running;
+                        call.await
+                    });
                 }
             }
             // The calls queued responses; polling h2 again writes them.
