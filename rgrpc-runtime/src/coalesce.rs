@@ -49,6 +49,8 @@ struct State<T> {
     failed: Option<io::ErrorKind>,
     /// A large write went straight out since the last drain.
     wrote_large: bool,
+    /// The last drained round had a large write.
+    last_large: bool,
 }
 
 /// Wraps `io`; h2 gets the [`Coalesce`], the task driving the connection the [`Drain`].
@@ -59,6 +61,7 @@ pub(crate) fn wrap<T>(io: T) -> (Coalesce<T>, Drain<T>) {
         written: 0,
         failed: None,
         wrote_large: false,
+        last_large: false,
     }));
     (
         Coalesce {
@@ -80,6 +83,11 @@ impl<T> Drain<T> {
         let state = lock(&self.shared);
         let pending = state.buf.len() - state.written;
         pending > 0 && pending < DIRECT && !state.wrote_large
+    }
+
+    /// True if the last round written out had a large write in it.
+    pub(crate) fn last_round_large(&self) -> bool {
+        lock(&self.shared).last_large
     }
 }
 
@@ -129,7 +137,7 @@ impl<T: AsyncWrite + Unpin> State<T> {
         }
         self.buf.clear();
         self.written = 0;
-        self.wrote_large = false;
+        self.last_large = std::mem::take(&mut self.wrote_large);
         Poll::Ready(Ok(()))
     }
 

@@ -317,33 +317,38 @@ impl Channel {
 /// Runs the HTTP/2 connection, batching writes.
 ///
 /// Every call that queues a request wakes this task, and tokio runs a freshly woken task
-/// next: driven plainly, the connection would write (one syscall) after every single
-/// request. With little gathered, this task steps aside once (to the back of the run queue)
-/// so that every caller that is runnable queues its requests first, and one write carries
-/// the whole round (measured: ~1 writev per call before, a fraction after, at 64
-/// concurrent calls). A large write goes out at once.
+/// next: driven plainly, the connection would write (one syscall) after every single request.
+/// Yielding once after each wake lets all the callers that are runnable queue their requests
+/// first, and what h2 writes in the round is gathered by `drain` into one write (measured:
+/// ~1 writev per call before, a fraction after, at 64 concurrent calls). The yield is
+/// tokio's, which also lets the I/O driver run first: at 64 concurrent unary calls that
+/// made about twice the calls/s of stepping aside only to the back of the run queue.
+/// A round with a large write in it (16 KiB or more) does not wait.
 async fn drive<F>(mut connection: F, drain: Drain<TcpStream>) -> Result<(), String>
 where
     F: Future<Output = Result<(), h2::Error>> + Unpin,
 {
-    let mut stepped_aside = false;
-    poll_fn(|cx| {
-        if let Poll::Ready(done) = Pin::new(&mut connection).poll(cx) {
-            // h2 has shut the socket down, writing out what was gathered.
-            return Poll::Ready(done.map_err(|e| e.to_string()));
+    loop {
+        let mut polled = false;
+        let round = poll_fn(|cx| {
+            if polled {
+                // Woken again: something is queued. Step aside before handling it.
+                return Poll::Ready(None);
+            }
+            polled = true;
+            Pin::new(&mut connection).poll(cx).map(Some)
+        });
+        match drain.around(round).await {
+            Ok(Some(done)) => return done.map_err(|e| e.to_string()),
+            Ok(None) => {}
+            Err(e) => return Err(e.to_string()),
         }
-        if !stepped_aside && drain.is_small() {
-            stepped_aside = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+        // After a large write the round is worth sending as it is; waiting for more only
+        // puts the two ends of a ping-pong in lockstep.
+        if !drain.last_round_large() {
+            tokio::task::yield_now().await;
         }
-        stepped_aside = false;
-        match drain.poll_drain(cx) {
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e.to_string())),
-            _ => Poll::Pending,
-        }
-    })
-    .await
+    }
 }
 
 impl std::fmt::Debug for Channel {
