@@ -475,8 +475,8 @@ def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, raw):
         f"after {WARMUP:g} s warm-up per run; loopback; servers on core {SERVER_CPU}, load "
         f"on core {LOAD_CPU} (`taskset`); 1 tokio worker thread everywhere; each stack "
         f"with its default HTTP/2 settings (rgrpc: 1 MiB stream / 2 MiB connection windows "
-        f"and 64 KiB max frame size both ways; tonic: hyper's 1 MiB / 1 MiB server, "
-        f"2 MiB / 5 MiB client, 16 KiB frames) |")
+        f"on the server, 2 MiB / 5 MiB on the client, 64 KiB max frame size both ways; "
+        f"tonic: hyper's 1 MiB / 1 MiB server, 2 MiB / 5 MiB client, 16 KiB frames) |")
     add(f"| load average | {loads[0]} at the start, {loads[1]} at the end (anything else "
         f"running on these 2 cores skews the figures) |\n")
 
