@@ -300,10 +300,11 @@ impl Channel {
             .max_frame_size(config.max_frame_size)
             .handshake::<_, Bytes>(io);
         let (send, connection) = match drain.around(handshake).await {
-            Ok(Ok(handshake)) => handshake,
-            Ok(Err(e)) => return Err(Status::unavailable(format!("HTTP/2 handshake: {e}"))),
-            Err(e) => return Err(Status::unavailable(format!("HTTP/2 handshake: {e}"))),
-        };
+            Ok(Ok(handshake)) => Ok(handshake),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+        .map_err(|e| Status::unavailable(format!("HTTP/2 handshake: {e}")))?;
         let target = self.inner.target.clone();
         tokio::spawn(async move {
             if let Err(e) = drive(connection, drain).await {

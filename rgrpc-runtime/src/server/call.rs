@@ -33,12 +33,12 @@ pub type ServerFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// An accepted call, handed by the router to a [`super::Service`]. Generated code picks the
 /// runner that matches the method's shape.
 pub struct ServerCall {
-    headers: HeaderMap,
-    body: RecvStream,
-    respond: SendResponse<Bytes>,
-    deadline: Option<Instant>,
-    max_receive: usize,
-    compression: Compression,
+    pub(super) headers: HeaderMap,
+    pub(super) body: RecvStream,
+    pub(super) respond: SendResponse<Bytes>,
+    pub(super) deadline: Option<Instant>,
+    pub(super) max_receive: usize,
+    pub(super) compression: Compression,
 }
 
 /// How a call's messages are compressed: what the client sent and accepts, and what the
@@ -163,23 +163,7 @@ impl ServerCall {
         F: FnOnce(Request<C::Decode>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
     {
-        let ServerCall {
-            headers,
-            body,
-            respond,
-            deadline,
-            max_receive,
-            compression,
-        } = self;
-        Box::pin(UnaryCall::<C, F, Fut>::new(
-            headers,
-            body,
-            respond,
-            deadline,
-            max_receive,
-            compression,
-            handler,
-        ))
+        Box::pin(UnaryCall::<C, F, Fut>::new(self, handler))
     }
 
     /// Runs a client-streaming handler.

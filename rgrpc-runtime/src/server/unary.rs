@@ -17,7 +17,7 @@ use http::HeaderMap;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use super::call::{finish_unary, Compression, Outcome};
+use super::call::{finish_unary, Compression, Outcome, ServerCall};
 use crate::cancel::Cancellation;
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
@@ -121,15 +121,15 @@ where
     F: FnOnce(Request<C::Decode>) -> Fut,
     Fut: Future<Output = Result<Response<C::Encode>, Status>>,
 {
-    pub(super) fn new(
-        headers: HeaderMap,
-        body: RecvStream,
-        respond: SendResponse<Bytes>,
-        deadline: Option<Instant>,
-        max_receive: usize,
-        compression: Compression,
-        handler: F,
-    ) -> Self {
+    pub(super) fn new(call: ServerCall, handler: F) -> Self {
+        let ServerCall {
+            headers,
+            body,
+            respond,
+            deadline,
+            max_receive,
+            compression,
+        } = call;
         UnaryCall {
             stage: Stage::Reading {
                 read: SingleRead::new(body, max_receive),
