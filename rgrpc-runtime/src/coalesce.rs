@@ -20,8 +20,9 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Up to this much is gathered before it is written out.
-const CAPACITY: usize = 64 * 1024;
+/// Up to this much is gathered before it is written out; also what a busy connection keeps
+/// allocated between rounds (grpc-go keeps a 32 KiB write buffer per connection too).
+const CAPACITY: usize = 32 * 1024;
 
 /// A write this large goes straight to the socket: one syscall for it is cheap next to
 /// copying it.
