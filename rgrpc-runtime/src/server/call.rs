@@ -110,24 +110,6 @@ fn deadline_status() -> Status {
 }
 
 impl ServerCall {
-    pub(crate) fn new(
-        headers: HeaderMap,
-        body: RecvStream,
-        respond: SendResponse<Bytes>,
-        deadline: Option<Instant>,
-        max_receive: usize,
-        compression: Compression,
-    ) -> ServerCall {
-        ServerCall {
-            headers,
-            body,
-            respond,
-            deadline,
-            max_receive,
-            compression,
-        }
-    }
-
     /// Compresses responses with `encoding` when the client accepts it (handlers can still
     /// choose per response). Used by [`super::SendCompressed`] for per-service compression.
     pub fn set_send_compression(&mut self, encoding: Option<CompressionEncoding>) {
@@ -148,12 +130,22 @@ impl ServerCall {
         )))
     }
 
-    fn inbound<T, C: Codec<Decode = T>>(
-        body: RecvStream,
-        max_receive: usize,
-        compression: Compression,
-    ) -> Streaming<T> {
-        Streaming::new::<C>(Inbound::server(body, max_receive, compression.request))
+    /// Splits a call whose requests stream in: the handler's request, and what answers
+    /// the call.
+    fn into_streaming<C: Codec>(
+        self,
+        cancel: &Cancellation,
+    ) -> (Request<Streaming<C::Decode>>, SendResponse<Bytes>) {
+        let inbound = Inbound::server(self.body, self.max_receive, self.compression.request);
+        let metadata = MetadataMap::from_headers(self.headers);
+        let request = Request::from_server(
+            Streaming::new::<C>(inbound),
+            metadata,
+            self.deadline,
+            cancel.clone(),
+            false,
+        );
+        (request, self.respond)
     }
 
     /// Runs a unary handler.
@@ -174,18 +166,9 @@ impl ServerCall {
         Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
     {
         Box::pin(async move {
-            let ServerCall {
-                headers,
-                body,
-                mut respond,
-                deadline,
-                max_receive,
-                compression,
-            } = self;
+            let (deadline, compression) = (self.deadline, self.compression);
             let cancel = Cancellation::new();
-            let requests = Self::inbound::<_, C>(body, max_receive, compression);
-            let metadata = MetadataMap::from_headers(headers);
-            let request = Request::from_server(requests, metadata, deadline, cancel.clone(), false);
+            let (request, mut respond) = self.into_streaming::<C>(&cancel);
             let outcome = guard(handler(request), deadline, &cancel, |cx| {
                 respond.poll_reset(cx).map(drop)
             })
@@ -202,18 +185,13 @@ impl ServerCall {
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
         Box::pin(async move {
-            let ServerCall {
-                headers,
-                body,
-                respond,
-                deadline,
-                max_receive,
-                compression,
-            } = self;
+            let (deadline, max_receive, compression) =
+                (self.deadline, self.max_receive, self.compression);
+            let headers = self.headers;
             let cancel = Cancellation::new();
-            let out = Outbound::new(respond, compression);
+            let out = Outbound::new(self.respond, compression);
             let sender = ResponseSender::new(out.clone(), encode_with::<C>);
-            let mut read = SingleRead::new(body, max_receive);
+            let mut read = SingleRead::new(self.body, max_receive);
             let work = async {
                 let (message, compressed) =
                     poll_fn(|cx| read.poll_message::<C>(cx, compression, max_receive)).await?;
@@ -235,20 +213,11 @@ impl ServerCall {
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
         Box::pin(async move {
-            let ServerCall {
-                headers,
-                body,
-                respond,
-                deadline,
-                max_receive,
-                compression,
-            } = self;
+            let (deadline, compression) = (self.deadline, self.compression);
             let cancel = Cancellation::new();
+            let (request, respond) = self.into_streaming::<C>(&cancel);
             let out = Outbound::new(respond, compression);
             let sender = ResponseSender::new(out.clone(), encode_with::<C>);
-            let requests = Self::inbound::<_, C>(body, max_receive, compression);
-            let metadata = MetadataMap::from_headers(headers);
-            let request = Request::from_server(requests, metadata, deadline, cancel.clone(), false);
             let outcome = guard(handler(request, sender), deadline, &cancel, |cx| {
                 lock(&out).poll_between(cx)
             })

@@ -402,14 +402,14 @@ fn dispatch(
         accepted: Accepted::parse(head.accept_encoding),
         default: shared.config.send_compressed,
     };
-    let call = ServerCall::new(
-        parts.headers,
+    let call = ServerCall {
+        headers: parts.headers,
         body,
         respond,
         deadline,
-        shared.config.max_receive_message_size,
+        max_receive: shared.config.max_receive_message_size,
         compression,
-    );
+    };
     Some(shared.router.route(parts.uri.path(), call))
 }
 

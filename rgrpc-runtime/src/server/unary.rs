@@ -122,26 +122,18 @@ where
     Fut: Future<Output = Result<Response<C::Encode>, Status>>,
 {
     pub(super) fn new(call: ServerCall, handler: F) -> Self {
-        let ServerCall {
-            headers,
-            body,
-            respond,
-            deadline,
-            max_receive,
-            compression,
-        } = call;
         UnaryCall {
             stage: Stage::Reading {
-                read: SingleRead::new(body, max_receive),
-                headers,
+                read: SingleRead::new(call.body, call.max_receive),
+                headers: call.headers,
                 handler: Some(handler),
             },
-            respond,
-            deadline,
+            respond: call.respond,
+            deadline: call.deadline,
             timer: None,
             cancel: Cancellation::new(),
-            compression,
-            max_receive,
+            compression: call.compression,
+            max_receive: call.max_receive,
             codec: PhantomData,
         }
     }
