@@ -111,7 +111,11 @@ enum State {
     /// Client: waiting for the response headers.
     Head(h2::client::ResponseFuture),
     Body(RecvStream),
+    /// Ended: `None` after an OK status, else the error not yet handed to the reader.
     Done(Option<Status>),
+    /// Ended with an error that the reader has already been given: it is not repeated, so
+    /// `collect()` or `filter_map(Result::ok)` on the stream terminate.
+    Failed(Status),
 }
 
 /// The codec-independent part of [`Streaming`]: h2 body → framed messages, status at the end.
@@ -166,10 +170,12 @@ impl Inbound {
         }
     }
 
-    /// Ends the stream with `status`, dropping the h2 handles (which resets the stream if it is
-    /// still open).
+    /// Ends the stream with `status`, which the caller hands to the reader now, dropping the
+    /// h2 handles (which resets the stream if it is still open). Messages still buffered are
+    /// dropped: nothing is handed out after a terminal error.
     pub(crate) fn fail(&mut self, status: &Status) {
-        self.state = State::Done(Some(status.clone()));
+        self.state = State::Failed(status.clone());
+        self.decoder.clear();
     }
 
     /// Ends the call with the status in `trailers`. The common OK case keeps the trailers as
@@ -207,7 +213,9 @@ impl Inbound {
     fn poll_headers(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
         if !matches!(self.state, State::Head(_)) {
             return Poll::Ready(match &self.state {
-                State::Done(Some(status)) if self.headers.is_none() => Err(status.clone()),
+                State::Done(Some(status)) | State::Failed(status) if self.headers.is_none() => {
+                    Err(status.clone())
+                }
                 _ => Ok(()),
             });
         }
@@ -221,7 +229,7 @@ impl Inbound {
             Ok(response) => response,
             Err(e) => {
                 let status = Status::from_h2(&e);
-                self.fail(&status);
+                self.state = State::Done(Some(status.clone()));
                 return Poll::Ready(Err(status));
             }
         };
@@ -237,7 +245,7 @@ impl Inbound {
             }
             Head::TrailersOnly(trailers) => self.end(trailers),
             Head::Error(status) => {
-                self.fail(&status);
+                self.state = State::Done(Some(status.clone()));
                 return Poll::Ready(Err(status));
             }
         }
@@ -250,6 +258,19 @@ impl Inbound {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<Bytes>, Status>> {
         loop {
+            match &self.state {
+                State::Failed(_) => return Poll::Ready(Ok(None)),
+                State::Done(Some(status)) => {
+                    let status = status.clone();
+                    self.fail(&status);
+                    return Poll::Ready(Err(status));
+                }
+                _ => {}
+            }
+            // A deadline that has passed ends the call even with messages still buffered.
+            if let Err(status) = self.poll_deadline(cx) {
+                return Poll::Ready(Err(status));
+            }
             match self.decoder.next_message() {
                 Ok(Some(raw)) => {
                     self.last_compressed = raw.compressed;
@@ -265,11 +286,13 @@ impl Inbound {
                     return Poll::Ready(Err(status));
                 }
             }
-            if let Err(status) = self.poll_deadline(cx) {
-                return Poll::Ready(Err(status));
-            }
             match &mut self.state {
-                State::Head(_) => ready!(self.poll_headers(cx))?,
+                State::Head(_) => {
+                    if let Err(status) = ready!(self.poll_headers(cx)) {
+                        self.fail(&status);
+                        return Poll::Ready(Err(status));
+                    }
+                }
                 State::Body(body) => match ready!(body.poll_data(cx)) {
                     Some(Ok(chunk)) => {
                         // Give the window back at once: we only pull from h2 when the reader
@@ -305,7 +328,8 @@ impl Inbound {
                     }
                 },
                 State::Done(None) => return Poll::Ready(Ok(None)),
-                State::Done(Some(status)) => return Poll::Ready(Err(status.clone())),
+                // Handled at the top of the loop.
+                State::Done(Some(_)) | State::Failed(_) => return Poll::Ready(Ok(None)),
             }
         }
     }

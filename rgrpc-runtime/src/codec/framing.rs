@@ -98,17 +98,26 @@ impl FrameDecoder {
         }
     }
 
-    /// Adds the next received chunk. Call [`FrameDecoder::next_message`] until it returns
-    /// `Ok(None)` before pushing again.
+    /// Adds the next received chunk. Draining with [`FrameDecoder::next_message`] before each
+    /// push keeps whole messages zero-copy; pushing without draining stays correct, at the
+    /// cost of one copy of the unread bytes.
     pub fn push(&mut self, chunk: Bytes) {
         if self.chunk.is_empty() {
             self.chunk = chunk;
-        } else {
-            // Only reached if the caller pushed without draining; stay correct anyway.
-            self.partial.extend_from_slice(&self.chunk);
-            self.partial.extend_from_slice(&chunk);
-            self.chunk = Bytes::new();
+        } else if !chunk.is_empty() {
+            // `partial` (if any) is the head of the current message and `chunk` follows it;
+            // the new bytes go after both.
+            let mut joined = BytesMut::with_capacity(self.chunk.len() + chunk.len());
+            joined.extend_from_slice(&self.chunk);
+            joined.extend_from_slice(&chunk);
+            self.chunk = joined.freeze();
         }
+    }
+
+    /// Drops everything buffered (the call has ended).
+    pub fn clear(&mut self) {
+        self.chunk = Bytes::new();
+        self.partial = BytesMut::new();
     }
 
     /// The next complete message, `Ok(None)` if more bytes are needed.
@@ -128,9 +137,9 @@ impl FrameDecoder {
                     data: frame,
                 }));
             }
-            // Spans chunks: size the buffer once from the prefix (already checked against
-            // the limit) and copy what we have.
-            self.partial.reserve(HEADER_LEN + len);
+            // Spans chunks: buffer what has arrived. The buffer grows with the bytes that
+            // actually come, not with what the prefix announces, so a peer cannot make every
+            // stream reserve the whole receive limit with five bytes.
             let rest = std::mem::take(&mut self.chunk);
             self.partial.extend_from_slice(&rest);
             return Ok(None);
@@ -145,8 +154,6 @@ impl FrameDecoder {
         }
         let (compressed, len) = self.read_prefix(&self.partial[..HEADER_LEN])?;
         let total = HEADER_LEN + len;
-        self.partial
-            .reserve(total.saturating_sub(self.partial.len()));
         let need = (total - self.partial.len()).min(self.chunk.len());
         self.partial.extend_from_slice(&self.chunk.split_to(need));
         if self.partial.len() < total {
@@ -240,6 +247,45 @@ mod tests {
             assert_eq!(got[2], b"x");
             assert!(!d.has_partial());
         }
+    }
+
+    #[test]
+    fn push_without_draining_stays_correct() {
+        let mut wire = frame(0, b"first");
+        wire.extend(frame(0, b"second message"));
+        wire.extend(frame(0, b"third"));
+        for split in 1..wire.len() {
+            for second in split..wire.len() {
+                let mut d = FrameDecoder::new(1024);
+                // Push twice, then once more, draining only at the end.
+                d.push(Bytes::copy_from_slice(&wire[..split]));
+                let mut got = drain(&mut d);
+                d.push(Bytes::copy_from_slice(&wire[split..second]));
+                d.push(Bytes::copy_from_slice(&wire[second..]));
+                got.extend(drain(&mut d));
+                assert_eq!(
+                    got,
+                    vec![
+                        b"first".to_vec(),
+                        b"second message".to_vec(),
+                        b"third".to_vec()
+                    ],
+                    "split {split}/{second}"
+                );
+                assert!(!d.has_partial());
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_announced_length_reserves_only_what_arrived() {
+        let mut d = FrameDecoder::new(4 * 1024 * 1024);
+        let mut head = vec![0u8];
+        head.extend_from_slice(&(4_000_000u32).to_be_bytes());
+        head.extend_from_slice(b"abc");
+        d.push(Bytes::from(head));
+        assert!(d.next_message().unwrap().is_none());
+        assert!(d.partial.capacity() < 64 * 1024, "{}", d.partial.capacity());
     }
 
     #[test]
