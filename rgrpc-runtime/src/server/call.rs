@@ -15,7 +15,7 @@ use http::header::HeaderValue;
 use http::HeaderMap;
 use tokio::time::Instant;
 
-use super::sender::{lock, response_head, Outbound, ResponseSender};
+use super::sender::{lock, response_head, Closed, Outbound, ResponseSender};
 use super::unary::{SingleRead, UnaryCall};
 use crate::cancel::Cancellation;
 use crate::codec::compression::Accepted;
@@ -70,15 +70,40 @@ pub(super) enum Outcome<T> {
     Done(T),
     Reset,
     DeadlineExceeded,
+    /// The handler panicked: only its own call fails.
+    Panicked,
+}
+
+/// The status for a call whose handler panicked. UNKNOWN, as grpc-go answers for a handler
+/// error that is not a status and as `statuscodes.md` describes errors that carry no
+/// information; INTERNAL would claim a broken invariant of the runtime. The panic's message
+/// stays in the server's log, not on the wire, where it could leak internals.
+pub(super) fn panic_status() -> Status {
+    Status::unknown("the method handler panicked")
+}
+
+/// Polls `fut`, catching a panic from inside it. The handler's state is dropped right
+/// after, never polled again, so whatever a panic left half-done is not observed.
+pub(super) fn poll_caught<F: Future + ?Sized>(
+    fut: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Result<Poll<F::Output>, ()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))).map_err(|_| {
+        tracing::error!("a method handler panicked; its call fails with UNKNOWN");
+    })
 }
 
 /// Polls `work` until it finishes, the client resets the stream, or the deadline passes. On
 /// the latter two, fires `cancel` before `work` is dropped.
+///
+/// `close` runs first, with why the call stopped, so that a sender the handler handed to
+/// another task already reports the real reason when that task wakes on the cancellation.
 async fn guard<T>(
     work: impl Future<Output = T>,
     deadline: Option<Instant>,
     cancel: &Cancellation,
     mut reset: impl FnMut(&mut Context<'_>) -> Poll<()>,
+    mut close: impl FnMut(Closed),
 ) -> Outcome<T> {
     tokio::pin!(work);
     let expiry = async {
@@ -89,14 +114,22 @@ async fn guard<T>(
     };
     tokio::pin!(expiry);
     poll_fn(|cx| {
-        if let Poll::Ready(out) = work.as_mut().poll(cx) {
-            return Poll::Ready(Outcome::Done(out));
+        match poll_caught(work.as_mut(), cx) {
+            Ok(Poll::Ready(out)) => return Poll::Ready(Outcome::Done(out)),
+            Ok(Poll::Pending) => {}
+            Err(()) => {
+                close(Closed::Finished);
+                cancel.fire();
+                return Poll::Ready(Outcome::Panicked);
+            }
         }
         if reset(cx).is_ready() {
+            close(Closed::ClientGone);
             cancel.fire();
             return Poll::Ready(Outcome::Reset);
         }
         if expiry.as_mut().poll(cx).is_ready() {
+            close(Closed::Deadline);
             cancel.fire();
             return Poll::Ready(Outcome::DeadlineExceeded);
         }
@@ -169,9 +202,13 @@ impl ServerCall {
             let (deadline, compression) = (self.deadline, self.compression);
             let cancel = Cancellation::new();
             let (request, mut respond) = self.into_streaming::<C>(&cancel);
-            let outcome = guard(handler(request), deadline, &cancel, |cx| {
-                respond.poll_reset(cx).map(drop)
-            })
+            let outcome = guard(
+                handler(request),
+                deadline,
+                &cancel,
+                |cx| respond.poll_reset(cx).map(drop),
+                |_| {},
+            )
             .await;
             finish_unary::<C>(&mut respond, outcome, compression);
         })
@@ -200,7 +237,14 @@ impl ServerCall {
                     Request::from_server(message, metadata, deadline, cancel.clone(), compressed);
                 handler(request, sender).await
             };
-            let outcome = guard(work, deadline, &cancel, |cx| lock(&out).poll_between(cx)).await;
+            let outcome = guard(
+                work,
+                deadline,
+                &cancel,
+                |cx| lock(&out).poll_between(cx),
+                |why| lock(&out).close(why),
+            )
+            .await;
             finish_streaming(&out, outcome);
         })
     }
@@ -218,9 +262,13 @@ impl ServerCall {
             let (request, respond) = self.into_streaming::<C>(&cancel);
             let out = Outbound::new(respond, compression);
             let sender = ResponseSender::new(out.clone(), encode_with::<C>);
-            let outcome = guard(handler(request, sender), deadline, &cancel, |cx| {
-                lock(&out).poll_between(cx)
-            })
+            let outcome = guard(
+                handler(request, sender),
+                deadline,
+                &cancel,
+                |cx| lock(&out).poll_between(cx),
+                |why| lock(&out).close(why),
+            )
             .await;
             finish_streaming(&out, outcome);
         })
@@ -245,14 +293,16 @@ pub(super) fn finish_unary<C: Codec>(
         Outcome::Done(Ok(response)) => send_unary::<C>(respond, response, compression),
         Outcome::Done(Err(status)) => send_trailers_only(respond, &status),
         Outcome::DeadlineExceeded => send_trailers_only(respond, &deadline_status()),
+        Outcome::Panicked => send_trailers_only(respond, &panic_status()),
         Outcome::Reset => {}
     }
 }
 
 fn finish_streaming(out: &super::sender::SharedOutbound, outcome: Outcome<Result<(), Status>>) {
     match outcome {
-        Outcome::Done(result) => lock(out).finish(result),
-        Outcome::DeadlineExceeded => lock(out).finish(Err(deadline_status())),
+        Outcome::Done(result) => lock(out).finish(result, Closed::Finished),
+        Outcome::DeadlineExceeded => lock(out).finish(Err(deadline_status()), Closed::Deadline),
+        Outcome::Panicked => lock(out).finish(Err(panic_status()), Closed::Finished),
         Outcome::Reset => {}
     }
 }

@@ -22,12 +22,15 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    pub(crate) fn add(&mut self, service: Arc<dyn Service>) {
+    /// Registers `service`; `Err` with the name if one of that name is registered already
+    /// (silently replacing it would drop the first service's methods).
+    pub(crate) fn add(&mut self, service: Arc<dyn Service>) -> Result<(), &'static str> {
         let name = service.name();
-        match self.services.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = service,
-            None => self.services.push((name, service)),
+        if self.services.iter().any(|(n, _)| *n == name) {
+            return Err(name);
         }
+        self.services.push((name, service));
+        Ok(())
     }
 
     fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {

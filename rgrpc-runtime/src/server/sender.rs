@@ -26,7 +26,8 @@ pub(crate) struct Outbound {
     respond: SendResponse<Bytes>,
     stream: Option<SendStream<Bytes>>,
     outbox: Outbox,
-    closed: bool,
+    /// Why no more messages can be sent, once that is so.
+    closed: Option<Closed>,
     headers: MetadataMap,
     trailers: MetadataMap,
     compression: Compression,
@@ -39,6 +40,29 @@ pub(crate) struct Outbound {
 
 pub(crate) type SharedOutbound = Arc<Mutex<Outbound>>;
 
+/// Why a call's response side takes no more messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Closed {
+    /// The client reset the stream or the connection failed.
+    ClientGone,
+    /// The call's deadline passed.
+    Deadline,
+    /// The handler returned; a sender it left behind is too late.
+    Finished,
+}
+
+impl Closed {
+    fn status(self) -> Status {
+        match self {
+            Closed::ClientGone => Status::cancelled("the call has ended; the client went away"),
+            Closed::Deadline => {
+                Status::deadline_exceeded("the call has ended; its deadline passed")
+            }
+            Closed::Finished => Status::cancelled("the call has ended; its handler returned"),
+        }
+    }
+}
+
 pub(crate) fn lock(out: &SharedOutbound) -> std::sync::MutexGuard<'_, Outbound> {
     out.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -49,7 +73,7 @@ impl Outbound {
             respond,
             stream: None,
             outbox: Outbox::default(),
-            closed: false,
+            closed: None,
             headers: MetadataMap::new(),
             trailers: MetadataMap::new(),
             compression,
@@ -71,10 +95,8 @@ impl Outbound {
 
     /// Ready when another message may be queued; fails once the client has gone away.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
-        if self.closed {
-            return Poll::Ready(Err(Status::cancelled(
-                "the call has ended; the client went away",
-            )));
+        if let Some(why) = self.closed {
+            return Poll::Ready(Err(why.status()));
         }
         self.outbox.poll_ready(cx).map(Ok)
     }
@@ -94,7 +116,7 @@ impl Outbound {
                 Err(e) => Poll::Ready(Err(e)),
             };
             if let Poll::Ready(Err(_)) = flushed {
-                self.close();
+                self.close(Closed::ClientGone);
                 return Poll::Ready(());
             }
         }
@@ -104,21 +126,22 @@ impl Outbound {
             None => self.respond.poll_reset(cx).map(drop),
         };
         if reset.is_ready() {
-            self.close();
+            self.close(Closed::ClientGone);
         }
         reset
     }
 
-    /// No more messages: a sender still held (by a task the handler spawned) gets an error.
-    fn close(&mut self) {
-        self.closed = true;
+    /// No more messages: a sender still held (by a task the handler spawned) gets an error
+    /// that says why.
+    pub(crate) fn close(&mut self, why: Closed) {
+        self.closed.get_or_insert(why);
         self.outbox.wake_sender();
     }
 
     /// Ends the call: what is still pending, then trailers; or, if nothing was sent, a single
     /// trailers-only HEADERS frame.
-    pub(crate) fn finish(&mut self, status: Result<(), Status>) {
-        self.close();
+    pub(crate) fn finish(&mut self, status: Result<(), Status>, why: Closed) {
+        self.close(why);
         let mut trailers = HeaderMap::new();
         std::mem::take(&mut self.trailers).write_to(&mut trailers);
         match &status {

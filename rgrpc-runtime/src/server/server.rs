@@ -3,6 +3,8 @@
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use h2::RecvStream;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -26,6 +28,11 @@ use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
 use crate::codec::CompressionEncoding;
 use crate::metadata::names;
 use crate::{timeout, Status};
+
+/// Concurrent streams a client may open on one connection unless configured: hyper's
+/// default. grpc-go sets no limit, which lets one connection hold unbounded server memory;
+/// 200 is far above what the benchmarks' 32 streams per connection use.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 200;
 
 /// Collects services and options, then binds a [`Server`].
 ///
@@ -44,6 +51,8 @@ use crate::{timeout, Status};
 pub struct ServerBuilder {
     router: Router,
     config: Config,
+    /// A service name registered twice; reported by `bind`.
+    duplicate: Option<&'static str>,
 }
 
 #[derive(Clone, Debug)]
@@ -60,8 +69,13 @@ struct Config {
 
 impl ServerBuilder {
     /// Registers a service; calls are routed to it by its fully-qualified name.
+    ///
+    /// Registering two services with one name is an error, reported by [`ServerBuilder::bind`]
+    /// (and `serve`), so the mistake cannot silently drop a service.
     pub fn add_service(mut self, service: impl Service) -> Self {
-        self.router.add(Arc::new(service));
+        if let Err(name) = self.router.add(Arc::new(service)) {
+            self.duplicate.get_or_insert(name);
+        }
         self
     }
 
@@ -72,7 +86,8 @@ impl ServerBuilder {
         self
     }
 
-    /// Limits concurrent calls per connection (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`).
+    /// Limits concurrent calls per connection (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`);
+    /// default [`DEFAULT_MAX_CONCURRENT_STREAMS`].
     pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
         self.config.max_concurrent_streams = Some(streams);
         self
@@ -119,20 +134,34 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds the listening socket.
+    /// Binds the listening socket. Fails with `InvalidInput` if two services share a name.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
+        self.check()?;
         let listener = TcpListener::bind(addr).await?;
-        Ok(self.with_listener(listener))
+        self.with_listener(listener)
     }
 
-    /// Uses an already-bound listener.
-    pub fn with_listener(self, listener: TcpListener) -> Server {
-        Server {
+    /// Uses an already-bound listener. Fails with `InvalidInput` if two services share a
+    /// name.
+    pub fn with_listener(self, listener: TcpListener) -> io::Result<Server> {
+        self.check()?;
+        Ok(Server {
             listener,
             shared: Arc::new(Shared {
                 router: self.router,
                 config: self.config,
+                calls: CallTracker::default(),
             }),
+        })
+    }
+
+    fn check(&self) -> io::Result<()> {
+        match self.duplicate {
+            Some(name) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("service {name} was added twice"),
+            )),
+            None => Ok(()),
         }
     }
 
@@ -145,6 +174,94 @@ impl ServerBuilder {
 struct Shared {
     router: Router,
     config: Config,
+    calls: CallTracker,
+}
+
+/// The calls that run as tasks of their own (those not finished by their first poll), so
+/// that shutdown can wait for them and, after the grace period, stop them: without this,
+/// handlers kept running after `serve_with_shutdown` had returned.
+struct CallTracker {
+    running: AtomicUsize,
+    idle: Notify,
+    kill_tx: watch::Sender<bool>,
+    kill_rx: watch::Receiver<bool>,
+}
+
+impl Default for CallTracker {
+    fn default() -> Self {
+        let (kill_tx, kill_rx) = watch::channel(false);
+        CallTracker {
+            running: AtomicUsize::new(0),
+            idle: Notify::new(),
+            kill_tx,
+            kill_rx,
+        }
+    }
+}
+
+/// Held by a running call task; the last one out wakes a waiting shutdown.
+struct Running(Arc<Shared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.calls.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.calls.idle.notify_waiters();
+        }
+    }
+}
+
+impl CallTracker {
+    /// Resolves once no call task is running.
+    async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.running.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+/// Runs a call as a task of its own, tracked for shutdown; a panic inside fails only it.
+fn spawn_call(shared: &Arc<Shared>, call: ServerFuture, on_connection: Arc<()>) {
+    shared.calls.running.fetch_add(1, Ordering::AcqRel);
+    let running = Running(shared.clone());
+    let mut kill = shared.calls.kill_rx.clone();
+    tokio::spawn(async move {
+        let _running = (running, on_connection);
+        let call = CatchUnwind(call);
+        tokio::select! {
+            biased;
+            () = call => {}
+            _ = kill.wait_for(|kill| *kill) => {}
+        }
+    });
+}
+
+/// Polls a call, turning a panic that escaped the call's own guard into the end of that call
+/// (its stream is reset when the call's h2 handles are dropped) instead of the end of the
+/// connection's task and every call on it.
+struct CatchUnwind(ServerFuture);
+
+impl Future for CatchUnwind {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        poll_call(&mut self.0, cx)
+    }
+}
+
+fn poll_call(call: &mut ServerFuture, cx: &mut std::task::Context<'_>) -> Poll<()> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
+        Ok(poll) => poll,
+        Err(_) => {
+            tracing::error!("a call panicked outside its handler; its stream is reset");
+            Poll::Ready(())
+        }
+    }
 }
 
 /// A bound gRPC server.
@@ -158,9 +275,10 @@ impl Server {
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             router: Router::default(),
+            duplicate: None,
             config: Config {
                 max_receive_message_size: DEFAULT_MAX_RECEIVE_SIZE,
-                max_concurrent_streams: None,
+                max_concurrent_streams: Some(DEFAULT_MAX_CONCURRENT_STREAMS),
                 initial_stream_window: 1024 * 1024,
                 initial_connection_window: 2 * 1024 * 1024,
                 shutdown_grace: Duration::from_secs(10),
@@ -208,12 +326,18 @@ impl Server {
         drop(self.listener);
         let _ = stop_tx.send(true);
         let grace = self.shared.config.shutdown_grace;
+        let calls = &self.shared.calls;
         let drained = tokio::time::timeout(grace, async {
             while connections.join_next().await.is_some() {}
+            calls.wait_idle().await;
         })
         .await;
         if drained.is_err() {
+            // Stop the calls still running (their futures are dropped, which resets their
+            // streams and fires nothing else), then the connections.
+            let _ = calls.kill_tx.send(true);
             connections.shutdown().await;
+            calls.wait_idle().await;
         }
         Ok(())
     }
@@ -236,7 +360,7 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
     let mut stopping = false;
     let mut batch: Vec<ServerFuture> = Vec::new();
     let mut stepped_aside = false;
-    // One clone per call running as a task of its own.
+    // One clone per call of this connection running as a task of its own.
     let running = Arc::new(());
     poll_fn(|cx| {
         if !stopping && stop.as_mut().poll(cx).is_ready() {
@@ -280,14 +404,10 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
                 return Poll::Pending;
             }
             for mut call in batch.drain(..) {
-                if call.as_mut().poll(cx).is_pending() {
+                if poll_call(&mut call, cx).is_pending() {
                     // Waiting on something (the request body, the handler's own I/O): give
                     // it a task of its own so it runs in parallel with this connection.
-                    let running = running.clone();
-                    tokio::spawn(async move {
-                        let _running = running;
-                        call.await
-                    });
+                    spawn_call(&shared, call, running.clone());
                 }
             }
             // The calls queued responses; polling h2 again writes them.
@@ -347,17 +467,32 @@ fn dispatch(
         return None;
     }
     let head = GrpcHeaders::find(&parts.headers);
-    let grpc_content = head
-        .content_type
-        .is_some_and(|v| is_grpc_content_type(v.as_bytes()));
-    if !grpc_content {
-        // The spec asks for 415 so that non-gRPC clients understand the refusal.
-        early_abort(
-            &mut respond,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Status::internal("invalid gRPC request content-type"),
-        );
-        return None;
+    match head.content_type.map(|v| content_subtype(v.as_bytes())) {
+        Some(Subtype::Proto) => {}
+        Some(Subtype::Other) => {
+            // A gRPC request in a codec we do not serve (`application/grpc+json`): decoding
+            // it as protobuf would hand the handler garbage. grpc-go answers the same way
+            // ("no codec registered for content-subtype").
+            let content_type = head.content_type.map(|v| v.as_bytes()).unwrap_or_default();
+            early_abort(
+                &mut respond,
+                StatusCode::OK,
+                Status::internal(format!(
+                    "no codec for content-type {:?}; this server speaks application/grpc+proto",
+                    String::from_utf8_lossy(content_type)
+                )),
+            );
+            return None;
+        }
+        Some(Subtype::NotGrpc) | None => {
+            // The spec asks for 415 so that non-gRPC clients understand the refusal.
+            early_abort(
+                &mut respond,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Status::internal("invalid gRPC request content-type"),
+            );
+            return None;
+        }
     }
     let deadline = match head.timeout {
         None => None,
@@ -453,11 +588,30 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
-/// `application/grpc` or `application/grpc+<subtype>` / `application/grpc;params`.
-fn is_grpc_content_type(value: &[u8]) -> bool {
-    match value.strip_prefix(b"application/grpc") {
-        Some(rest) => rest.is_empty() || rest[0] == b'+' || rest[0] == b';',
-        None => false,
+/// What a request's `content-type` asks for (PROTOCOL-HTTP2: `application/grpc` followed by
+/// an optional `+subtype` and parameters).
+#[derive(Debug, PartialEq, Eq)]
+enum Subtype {
+    /// `application/grpc` or `application/grpc+proto`: the protobuf codec.
+    Proto,
+    /// `application/grpc+<anything else>`.
+    Other,
+    /// Not a gRPC content-type at all.
+    NotGrpc,
+}
+
+fn content_subtype(value: &[u8]) -> Subtype {
+    let Some(rest) = value.strip_prefix(b"application/grpc") else {
+        return Subtype::NotGrpc;
+    };
+    let rest = match rest.iter().position(|&b| b == b';') {
+        Some(i) => &rest[..i],
+        None => rest,
+    };
+    match rest.trim_ascii_end() {
+        b"" | b"+proto" => Subtype::Proto,
+        sub if sub.starts_with(b"+") && sub.len() > 1 => Subtype::Other,
+        _ => Subtype::NotGrpc,
     }
 }
 
@@ -467,4 +621,36 @@ fn early_abort(respond: &mut SendResponse<Bytes>, http_status: StatusCode, statu
     let mut response = super::sender::response_head(headers);
     *response.status_mut() = http_status;
     let _ = respond.send_response(response, true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{content_subtype, Subtype};
+
+    #[test]
+    fn content_types() {
+        for proto in [
+            &b"application/grpc"[..],
+            b"application/grpc+proto",
+            b"application/grpc;charset=utf-8",
+            b"application/grpc+proto; x=y",
+        ] {
+            assert_eq!(content_subtype(proto), Subtype::Proto);
+        }
+        for other in [
+            &b"application/grpc+json"[..],
+            b"application/grpc+thrift;a=b",
+        ] {
+            assert_eq!(content_subtype(other), Subtype::Other);
+        }
+        for not in [
+            &b"application/json"[..],
+            b"application/grpcx",
+            b"application/grpc+",
+            b"application/grpc-web",
+            b"",
+        ] {
+            assert_eq!(content_subtype(not), Subtype::NotGrpc);
+        }
+    }
 }

@@ -17,7 +17,7 @@ use http::HeaderMap;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use super::call::{finish_unary, Compression, Outcome, ServerCall};
+use super::call::{finish_unary, poll_caught, Compression, Outcome, ServerCall};
 use crate::cancel::Cancellation;
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
@@ -54,7 +54,8 @@ impl SingleRead {
         let raw = self
             .message
             .take()
-            .ok_or_else(|| Status::internal("client sent no request message"))?;
+            // statuscodes.md: a request cardinality violation is UNIMPLEMENTED.
+            .ok_or_else(|| Status::unimplemented("client sent no request message"))?;
         let compressed = raw.compressed;
         let data = open_message(raw, &Ok(compression.request), max_receive)?;
         Poll::Ready(Ok((C::default().decode(data)?, compressed)))
@@ -65,8 +66,8 @@ impl SingleRead {
         loop {
             if let Some(raw) = self.decoder.next_message()? {
                 if self.message.is_some() {
-                    return Poll::Ready(Err(Status::internal(
-                        "client sent more than one request message to a unary method",
+                    return Poll::Ready(Err(Status::unimplemented(
+                        "client sent more than one request message",
                     )));
                 }
                 self.message = Some(raw);
@@ -179,11 +180,11 @@ where
                         Poll::Pending => {}
                     }
                 }
-                StageProj::Running { handler } => {
-                    if let Poll::Ready(result) = handler.poll(cx) {
-                        break Outcome::Done(result);
-                    }
-                }
+                StageProj::Running { handler } => match poll_caught(handler, cx) {
+                    Ok(Poll::Ready(result)) => break Outcome::Done(result),
+                    Ok(Poll::Pending) => {}
+                    Err(()) => break Outcome::Panicked,
+                },
                 StageProj::Done => return Poll::Ready(()),
             }
             // Waiting on the client or the handler: watch for a reset and the deadline.

@@ -1,0 +1,299 @@
+//! Defects found running the core, each with the test that failed before its fix: panicking
+//! handlers, duplicate services, a failed `Streaming` that kept failing, shutdown that left
+//! calls running, and a sender that blamed the client for a deadline.
+
+mod common;
+mod gen;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{echo, EchoClient, EchoRequest, EchoResponse, EchoServer};
+use gen::echo_rgrpc::Echo;
+use rgrpc_runtime::{Channel, Code, Request, Response, ResponseSender, Server, Status, Streaming};
+use tokio::sync::{mpsc, oneshot};
+
+async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .expect("test timed out")
+}
+
+/// Sets its flag when dropped: proves a handler's future is gone.
+struct OnDrop(Arc<AtomicBool>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A service whose requests say how to misbehave.
+#[derive(Clone)]
+struct Probe {
+    dropped: Arc<AtomicBool>,
+    /// What a sender left in another task got when it sent after the call ended.
+    late_send: mpsc::UnboundedSender<Status>,
+}
+
+impl Echo for Probe {
+    async fn unary(&self, req: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
+        match req.message().message.as_str() {
+            "panic" => panic!("handler panicked on its first poll"),
+            "panic-later" => {
+                tokio::task::yield_now().await;
+                panic!("handler panicked after a yield")
+            }
+            "hang" => {
+                let _guard = OnDrop(self.dropped.clone());
+                // Tell the test the handler is running.
+                let _ = self.late_send.send(Status::ok("hang entered"));
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+            "slow" => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ => {}
+        }
+        Ok(Response::new(EchoResponse {
+            message: req.message().message.clone(),
+            ..Default::default()
+        }))
+    }
+
+    async fn server_stream(
+        &self,
+        req: Request<EchoRequest>,
+        mut out: ResponseSender<EchoResponse>,
+    ) -> Result<(), Status> {
+        match req.message().message.as_str() {
+            "panic" => {
+                out.send(EchoResponse::default()).await?;
+                panic!("streaming handler panicked")
+            }
+            "deadline" => {
+                // Hand the sender to another task that sends once the call is over.
+                let cancelled = req.cancellation().clone();
+                let report = self.late_send.clone();
+                tokio::spawn(async move {
+                    cancelled.cancelled().await;
+                    if let Err(status) = out.send(EchoResponse::default()).await {
+                        let _ = report.send(status);
+                    }
+                });
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+            _ => {
+                for i in 0..req.message().count {
+                    out.send(EchoResponse {
+                        message: i.to_string(),
+                        ..Default::default()
+                    })
+                    .await?;
+                }
+                if req.message().fail_code != 0 {
+                    return Err(Status::new(Code::from_i32(req.message().fail_code), "boom"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn client_stream(
+        &self,
+        _req: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<EchoResponse>, Status> {
+        Err(Status::unimplemented("not used"))
+    }
+
+    async fn bidi(
+        &self,
+        _req: Request<Streaming<EchoRequest>>,
+        _out: ResponseSender<EchoResponse>,
+    ) -> Result<(), Status> {
+        panic!("bidi handler panicked")
+    }
+}
+
+struct Running {
+    client: EchoClient,
+    dropped: Arc<AtomicBool>,
+    late_send: mpsc::UnboundedReceiver<Status>,
+    stop: oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(grace: Duration) -> Running {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let (tx, late_send) = mpsc::unbounded_channel();
+    let probe = Probe {
+        dropped: dropped.clone(),
+        late_send: tx,
+    };
+    let server = Server::builder()
+        .add_service(EchoServer::new(probe))
+        .shutdown_grace(grace)
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let uri = format!("http://{}", server.local_addr().expect("addr"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(server.serve_with_shutdown(async {
+        let _ = stopped.await;
+    }));
+    let client = EchoClient::new(Channel::connect(&uri).await.expect("connect"));
+    Running {
+        client,
+        dropped,
+        late_send,
+        stop,
+        served,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_fails_only_its_own_call() {
+    bounded(async {
+        let server = start(Duration::from_secs(5)).await;
+        let client = server.client.clone();
+        // A call in flight on the same connection while the others panic.
+        let slow = tokio::spawn({
+            let client = client.clone();
+            async move { client.unary(echo("slow")).await }
+        });
+        for what in ["panic", "panic-later"] {
+            let err = client.unary(echo(what)).await.unwrap_err();
+            assert_eq!(err.code(), Code::Unknown, "{what}: {err:?}");
+        }
+        let mut stream = client
+            .server_stream(echo("panic"))
+            .await
+            .expect("stream starts");
+        assert!(stream.message().await.expect("first message").is_some());
+        let err = stream.message().await.unwrap_err();
+        assert_eq!(err.code(), Code::Unknown, "{err:?}");
+        let (_tx, mut rx) = client.bidi(()).await.expect("bidi starts");
+        assert_eq!(rx.message().await.unwrap_err().code(), Code::Unknown);
+
+        let slow = slow.await.expect("join").expect("slow call survives");
+        assert_eq!(slow.message().message, "slow");
+        let ok = client.unary(echo("fine")).await.expect("still serving");
+        assert_eq!(ok.message().message, "fine");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn two_services_with_one_name_are_an_error() {
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let probe = Probe {
+        dropped: Arc::default(),
+        late_send: tx,
+    };
+    let err = Server::builder()
+        .add_service(EchoServer::new(probe.clone()))
+        .add_service(EchoServer::new(probe))
+        .bind("127.0.0.1:0")
+        .await
+        .err()
+        .expect("a duplicate service must fail bind");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("rgrpc.test.Echo"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_stream_yields_its_error_once_then_ends() {
+    bounded(async {
+        let server = start(Duration::from_secs(5)).await;
+        let mut req = echo("x");
+        req.count = 3;
+        req.fail_code = Code::Aborted as i32;
+        let mut stream = server.client.server_stream(req).await.expect("starts");
+        let mut items = Vec::new();
+        // Bounded: before the fix, the error came back on every poll, forever.
+        for _ in 0..10 {
+            match stream.message().await {
+                Ok(Some(m)) => items.push(Ok(m.message)),
+                Ok(None) => break,
+                Err(status) => items.push(Err(status.code())),
+            }
+        }
+        assert_eq!(
+            items,
+            vec![
+                Ok("0".into()),
+                Ok("1".into()),
+                Ok("2".into()),
+                Err(Code::Aborted)
+            ]
+        );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_buffered_is_handed_out_after_a_local_deadline() {
+    bounded(async {
+        let server = start(Duration::from_secs(5)).await;
+        let mut req = echo("x");
+        req.count = 50;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+        let mut stream = server
+            .client
+            .server_stream(Request::new(req).with_timeout(Duration::from_millis(300)))
+            .await
+            .expect("starts");
+        // Read the headers (so messages are in flight and buffered), then let the deadline
+        // pass without reading.
+        stream.headers().await.expect("headers");
+        tokio::time::sleep_until(deadline + Duration::from_millis(50)).await;
+        let err = stream.message().await.unwrap_err();
+        assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+        assert!(stream.message().await.expect("ended").is_none());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_call_tasks_before_it_returns() {
+    bounded(async {
+        let mut server = start(Duration::from_millis(200)).await;
+        let client = server.client.clone();
+        let hung = tokio::spawn(async move { client.unary(echo("hang")).await });
+        let entered = server.late_send.recv().await.expect("the handler runs");
+        assert_eq!(entered.message(), "hang entered");
+        let _ = server.stop.send(());
+        server.served.await.expect("join").expect("serve");
+        assert!(
+            server.dropped.load(Ordering::SeqCst),
+            "the hanging handler was still running after serve_with_shutdown returned"
+        );
+        let _ = hung.await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_used_after_the_deadline_says_so() {
+    bounded(async {
+        let mut server = start(Duration::from_secs(5)).await;
+        let err = server
+            .client
+            .server_stream(Request::new(echo("deadline")).with_timeout(Duration::from_millis(100)))
+            .await
+            .expect("starts")
+            .message()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::DeadlineExceeded);
+        let late = server
+            .late_send
+            .recv()
+            .await
+            .expect("the late send reports");
+        assert_eq!(late.code(), Code::DeadlineExceeded, "{late:?}");
+        assert!(late.message().contains("deadline"), "{late:?}");
+    })
+    .await
+}
