@@ -1,6 +1,7 @@
 //! The gRPC status model: a [`Code`] plus a message, binary details and trailing metadata.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
@@ -141,6 +142,23 @@ struct Inner {
     message: String,
     details: Bytes,
     metadata: MetadataMap,
+    origin: Origin,
+    /// The error underneath, for [`std::error::Error::source`].
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// Who decided a status: lets a caller tell a deadline that fired here from a peer's
+/// DEADLINE_EXCEEDED, and a broken connection from a peer's UNAVAILABLE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// Made by this process: the application, or the runtime refusing something.
+    Local,
+    /// Read from the peer's `grpc-status` (trailers or a trailers-only response).
+    Peer,
+    /// The call's deadline fired in this process.
+    LocalDeadline,
+    /// The connection failed: connect, handshake, I/O, or an HTTP/2 connection error.
+    Connection,
 }
 
 macro_rules! constructors {
@@ -162,7 +180,50 @@ impl Status {
             message: message.into(),
             details: Bytes::new(),
             metadata: MetadataMap::new(),
+            origin: Origin::Local,
+            source: None,
         }))
+    }
+
+    /// `DEADLINE_EXCEEDED` because the call's deadline fired in this process.
+    pub(crate) fn local_deadline(message: impl Into<String>) -> Status {
+        let mut status = Status::deadline_exceeded(message);
+        status.0.origin = Origin::LocalDeadline;
+        status
+    }
+
+    /// `UNAVAILABLE` because the connection failed, keeping the cause as the source.
+    pub(crate) fn connection(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Status {
+        let mut status = Status::unavailable(message);
+        status.0.origin = Origin::Connection;
+        status.0.source = Some(Arc::new(source));
+        status
+    }
+
+    /// Keeps `source` as the error underneath this status.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Status {
+        self.0.source = Some(Arc::new(source));
+        self
+    }
+
+    /// True when the peer sent this status (its `grpc-status`), not this process.
+    pub fn is_from_peer(&self) -> bool {
+        self.0.origin == Origin::Peer
+    }
+
+    /// True when the call's deadline fired in this process (the status is
+    /// `DEADLINE_EXCEEDED`); false for a `DEADLINE_EXCEEDED` the peer sent.
+    pub fn is_local_deadline(&self) -> bool {
+        self.0.origin == Origin::LocalDeadline
+    }
+
+    /// True when the connection failed (connect, handshake, I/O or an HTTP/2 connection
+    /// error) rather than a peer answering with a status.
+    pub fn is_connection_error(&self) -> bool {
+        self.0.origin == Origin::Connection
     }
 
     constructors! {
@@ -278,6 +339,8 @@ impl Status {
             message,
             details,
             metadata: MetadataMap::from_headers(headers),
+            origin: Origin::Peer,
+            source: None,
         })))
     }
 
@@ -314,8 +377,9 @@ impl Status {
         Status::new(code, format!("HTTP status {status} without a gRPC status"))
     }
 
-    /// Maps an `h2` error to the status the spec assigns to its HTTP/2 error code.
-    pub(crate) fn from_h2(err: &h2::Error) -> Status {
+    /// Maps an `h2` error to the status the spec assigns to its HTTP/2 error code
+    /// (PROTOCOL-HTTP2, "Errors"), keeping the error as the source.
+    pub(crate) fn from_h2(err: h2::Error) -> Status {
         if let Some(reason) = err.reason() {
             let code = match reason {
                 h2::Reason::CANCEL => Code::Cancelled,
@@ -325,14 +389,18 @@ impl Status {
                 _ if err.is_go_away() => Code::Unavailable,
                 _ => Code::Internal,
             };
-            return Status::new(code, format!("stream error: {err}"));
+            let mut status = Status::new(code, format!("stream error: {err}"));
+            if err.is_go_away() {
+                status.0.origin = Origin::Connection;
+            }
+            return status.with_source(err);
         }
         if err.is_io() || err.is_go_away() {
-            return Status::unavailable(format!("connection error: {err}"));
+            return Status::connection(format!("connection error: {err}"), err);
         }
         // Misuse of a closed stream and similar library errors: a bug or a race, not a
         // network failure.
-        Status::internal(format!("HTTP/2 error: {err}"))
+        Status::internal(format!("HTTP/2 error: {err}")).with_source(err)
     }
 }
 
@@ -358,11 +426,31 @@ impl fmt::Display for Status {
     }
 }
 
-impl std::error::Error for Status {}
+impl std::error::Error for Status {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
+/// I/O errors by kind: a broken or unreachable connection is `UNAVAILABLE` (a connection
+/// error), a timeout `DEADLINE_EXCEEDED`, bad data `INTERNAL`, anything else `UNKNOWN`;
+/// the error stays reachable through `source()`.
 impl From<std::io::Error> for Status {
     fn from(err: std::io::Error) -> Status {
-        Status::unavailable(err.to_string())
+        use std::io::ErrorKind::*;
+        let message = err.to_string();
+        match err.kind() {
+            ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe
+            | UnexpectedEof | AddrNotAvailable | WriteZero | HostUnreachable
+            | NetworkUnreachable | NetworkDown => Status::connection(message, err),
+            TimedOut => Status::deadline_exceeded(message).with_source(err),
+            InvalidData | InvalidInput => Status::internal(message).with_source(err),
+            PermissionDenied => Status::permission_denied(message).with_source(err),
+            _ => Status::unknown(message).with_source(err),
+        }
     }
 }
 
@@ -460,6 +548,25 @@ mod tests {
         assert_eq!(back.code(), Code::InvalidArgument);
         assert_eq!(back.message(), "bad\nthing ☺");
         assert_eq!(&back.details()[..], b"\x00\x01\xff");
+    }
+
+    #[test]
+    fn origin_and_source_say_what_happened() {
+        let mut headers = HeaderMap::new();
+        Status::deadline_exceeded("slow").write_trailers(&mut headers);
+        let peer = Status::from_trailers(headers).expect("grpc-status present");
+        assert!(peer.is_timeout() && peer.is_from_peer() && !peer.is_local_deadline());
+        let local = Status::local_deadline("deadline exceeded");
+        assert!(local.is_timeout() && local.is_local_deadline() && !local.is_from_peer());
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let conn = Status::from(io);
+        assert_eq!(conn.code(), Code::Unavailable);
+        assert!(conn.is_connection_error() && !conn.is_from_peer());
+        let source = std::error::Error::source(&conn).expect("source kept");
+        assert_eq!(source.to_string(), "refused");
+        assert!(!Status::unavailable("peer says no").is_connection_error());
+        let timeout = Status::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        assert_eq!(timeout.code(), Code::DeadlineExceeded);
     }
 
     #[test]

@@ -202,7 +202,7 @@ impl Inbound {
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), Status> {
         if let Some(sleep) = &mut self.deadline {
             if sleep.as_mut().poll(cx).is_ready() {
-                let status = Status::deadline_exceeded("deadline exceeded");
+                let status = Status::local_deadline("deadline exceeded");
                 self.fail(&status);
                 return Err(status);
             }
@@ -228,7 +228,7 @@ impl Inbound {
         let response = match ready!(Pin::new(response).poll(cx)) {
             Ok(response) => response,
             Err(e) => {
-                let status = Status::from_h2(&e);
+                let status = Status::from_h2(e);
                 self.state = State::Done(Some(status.clone()));
                 return Poll::Ready(Err(status));
             }
@@ -301,7 +301,7 @@ impl Inbound {
                         self.decoder.push(chunk);
                     }
                     Some(Err(e)) => {
-                        let status = Status::from_h2(&e);
+                        let status = Status::from_h2(e);
                         self.fail(&status);
                         return Poll::Ready(Err(status));
                     }
@@ -319,7 +319,7 @@ impl Inbound {
                         let trailers = match ready!(body.poll_trailers(cx)) {
                             Ok(trailers) => trailers.unwrap_or_default(),
                             Err(e) => {
-                                let status = Status::from_h2(&e);
+                                let status = Status::from_h2(e);
                                 self.fail(&status);
                                 return Poll::Ready(Err(status));
                             }

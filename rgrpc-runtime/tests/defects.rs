@@ -297,3 +297,38 @@ async fn a_sender_used_after_the_deadline_says_so() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_say_who_decided_them() {
+    bounded(async {
+        let server = start(Duration::from_secs(5)).await;
+        // The server's own deadline status, sent as grpc-status: from the peer.
+        let mut req = echo("x");
+        req.count = 1;
+        req.fail_code = Code::DeadlineExceeded as i32;
+        let mut stream = server.client.server_stream(req).await.expect("starts");
+        assert!(stream.message().await.expect("first").is_some());
+        let peer = stream.message().await.unwrap_err();
+        assert!(peer.is_timeout() && peer.is_from_peer() && !peer.is_local_deadline());
+
+        // A deadline that fires here.
+        let local = server
+            .client
+            .unary(Request::new(echo("hang")).with_timeout(Duration::from_millis(50)))
+            .await
+            .unwrap_err();
+        assert!(local.is_timeout() && local.is_local_deadline(), "{local:?}");
+
+        // Nothing listens: a connection error, with the I/O error underneath.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let err = Channel::connect(&format!("http://{addr}"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        assert!(err.is_connection_error() && !err.is_from_peer(), "{err:?}");
+        assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+    })
+    .await
+}

@@ -21,7 +21,7 @@ async fn with_deadline<T>(
     match deadline {
         Some(deadline) => tokio::time::timeout_at(deadline, fut)
             .await
-            .unwrap_or_else(|_| Err(Status::deadline_exceeded("deadline exceeded"))),
+            .unwrap_or_else(|_| Err(Status::local_deadline("deadline exceeded"))),
         None => fut.await,
     }
 }

@@ -192,7 +192,7 @@ impl Channel {
         let mut send = self.ready().await?;
         let head = self.request_head(path, metadata, deadline, encoding)?;
         send.send_request(head, false)
-            .map_err(|e| Status::from_h2(&e))
+            .map_err(Status::from_h2)
     }
 
     fn request_head(
@@ -223,7 +223,7 @@ impl Channel {
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Status::deadline_exceeded(
+                return Err(Status::local_deadline(
                     "deadline exceeded before the call started",
                 ));
             }
@@ -256,7 +256,7 @@ impl Channel {
         let (_, mut send) = self.reconnect(Some(generation)).await?;
         poll_fn(|cx| send.poll_ready(cx))
             .await
-            .map_err(|e| Status::from_h2(&e))?;
+            .map_err(Status::from_h2)?;
         Ok(send)
     }
 
@@ -284,13 +284,19 @@ impl Channel {
     async fn dial(&self) -> Result<SendRequest<Bytes>, Status> {
         let config = &self.inner.config;
         let connect = TcpStream::connect(self.inner.target.as_str());
+        let target = &self.inner.target;
         let tcp = match config.connect_timeout {
             Some(limit) => tokio::time::timeout(limit, connect)
                 .await
-                .map_err(|_| Status::unavailable("timed out connecting"))?,
+                .map_err(|elapsed| {
+                    Status::connection(
+                        format!("connect {target}: timed out after {limit:?}"),
+                        elapsed,
+                    )
+                })?,
             None => connect.await,
         }
-        .map_err(|e| Status::unavailable(format!("connect {}: {e}", self.inner.target)))?;
+        .map_err(|e| Status::connection(format!("connect {target}: {e}"), e))?;
         // Small gRPC frames must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         let (io, drain) = coalesce::wrap(tcp);
@@ -300,11 +306,20 @@ impl Channel {
             .max_frame_size(config.max_frame_size)
             .handshake::<_, Bytes>(io);
         let (send, connection) = match drain.around(handshake).await {
-            Ok(Ok(handshake)) => Ok(handshake),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-        .map_err(|e| Status::unavailable(format!("HTTP/2 handshake: {e}")))?;
+            Ok(Ok(handshake)) => handshake,
+            Ok(Err(e)) => {
+                return Err(Status::connection(
+                    format!("HTTP/2 handshake with {target}: {e}"),
+                    e,
+                ))
+            }
+            Err(e) => {
+                return Err(Status::connection(
+                    format!("HTTP/2 handshake with {target}: {e}"),
+                    e,
+                ))
+            }
+        };
         let target = self.inner.target.clone();
         tokio::spawn(async move {
             if let Err(e) = drive(connection, drain).await {

@@ -84,7 +84,7 @@ impl<T> RequestSender<T> {
             ));
         }
         if self.deadline.is_some_and(|d| d <= Instant::now()) {
-            return Err(Status::deadline_exceeded("deadline exceeded"));
+            return Err(Status::local_deadline("deadline exceeded"));
         }
         if !self.pump_started {
             self.pump_started = true;
@@ -101,7 +101,7 @@ impl<T> RequestSender<T> {
         match self.deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, ready)
                 .await
-                .unwrap_or_else(|_| Err(Status::deadline_exceeded("deadline exceeded")))?,
+                .unwrap_or_else(|_| Err(Status::local_deadline("deadline exceeded")))?,
             None => ready.await?,
         }
         let encoding = self.encoding.filter(|_| self.compress);
@@ -128,7 +128,7 @@ impl<T> RequestSender<T> {
         let Shared { stream, outbox, .. } = &mut *shared;
         let result = outbox
             .flush_all(stream, true)
-            .map_err(|e| Status::from_h2(&e));
+            .map_err(Status::from_h2);
         // Let the pump see `done` and exit.
         outbox.wake_flusher();
         result
@@ -172,7 +172,7 @@ async fn pump(shared: Arc<Mutex<Shared>>) {
         outbox.register_flusher(cx);
         match outbox.poll_flush(stream, cx) {
             Poll::Ready(Err(e)) => {
-                let status = Status::from_h2(&e);
+                let status = Status::from_h2(e);
                 *failed = Some(Status::new(
                     status.code(),
                     format!(

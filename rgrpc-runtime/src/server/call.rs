@@ -139,7 +139,7 @@ async fn guard<T>(
 }
 
 fn deadline_status() -> Status {
-    Status::deadline_exceeded("deadline exceeded")
+    Status::local_deadline("deadline exceeded")
 }
 
 impl ServerCall {

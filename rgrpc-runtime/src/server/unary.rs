@@ -78,7 +78,7 @@ impl SingleRead {
                     let _ = self.body.flow_control().release_capacity(chunk.len());
                     self.decoder.push(chunk);
                 }
-                Some(Err(e)) => return Poll::Ready(Err(Status::from_h2(&e))),
+                Some(Err(e)) => return Poll::Ready(Err(Status::from_h2(e))),
                 None if self.decoder.has_partial() => {
                     return Poll::Ready(Err(Status::internal(
                         "stream ended in the middle of a message",
