@@ -88,6 +88,7 @@ pub fn file_module(proto_path: &str) -> String {
 
 /// Fully-qualified proto type name (`.pkg.Outer.Inner`) → Rust path from a module that is a
 /// sibling of the generated message modules.
+#[derive(Debug)]
 pub struct TypePaths {
     paths: HashMap<String, String>,
 }

@@ -6,6 +6,12 @@
 //! [`client`] and [`server`] drive HTTP/2. Generated code reaches all of it through
 //! [`codegen`] only.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+// Peer data is untrusted: no panicking shortcuts outside tests (STYLE.md, "Habits").
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod cancel;
 pub mod client;

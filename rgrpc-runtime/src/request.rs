@@ -100,6 +100,8 @@ impl<T> Request<T> {
     ///
     /// If `key` or `value` is not valid metadata (see [`MetadataMap::insert`]); use
     /// [`Request::metadata_mut`] to handle that as an error.
+    // A documented panic on the caller's own constant input, never on peer data.
+    #[allow(clippy::panic)]
     pub fn with_metadata(mut self, key: &str, value: &str) -> Request<T> {
         if let Err(e) = self.metadata.append(key, value) {
             panic!("invalid metadata {key:?}: {e}");

@@ -196,8 +196,7 @@ async fn two_services_with_one_name_are_an_error() {
         .add_service(EchoServer::new(probe))
         .bind("127.0.0.1:0")
         .await
-        .err()
-        .expect("a duplicate service must fail bind");
+        .expect_err("a duplicate service must fail bind");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("rgrpc.test.Echo"), "{err}");
 }

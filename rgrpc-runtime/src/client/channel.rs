@@ -191,8 +191,7 @@ impl Channel {
     ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
         let mut send = self.ready().await?;
         let head = self.request_head(path, metadata, deadline, encoding)?;
-        send.send_request(head, false)
-            .map_err(Status::from_h2)
+        send.send_request(head, false).map_err(Status::from_h2)
     }
 
     fn request_head(

@@ -126,9 +126,7 @@ impl<T> RequestSender<T> {
         let mut shared = lock(&self.shared);
         shared.done = true;
         let Shared { stream, outbox, .. } = &mut *shared;
-        let result = outbox
-            .flush_all(stream, true)
-            .map_err(Status::from_h2);
+        let result = outbox.flush_all(stream, true).map_err(Status::from_h2);
         // Let the pump see `done` and exit.
         outbox.wake_flusher();
         result

@@ -11,6 +11,12 @@ use crate::Status;
 /// A [`Codec`] for rust-protobuf v3 messages: sends `E`, receives `D`.
 pub struct ProtobufCodec<E, D>(PhantomData<fn(E) -> D>);
 
+impl<E, D> std::fmt::Debug for ProtobufCodec<E, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProtobufCodec")
+    }
+}
+
 impl<E, D> Default for ProtobufCodec<E, D> {
     fn default() -> Self {
         ProtobufCodec(PhantomData)

@@ -142,6 +142,15 @@ fn deadline_status() -> Status {
     Status::local_deadline("deadline exceeded")
 }
 
+impl std::fmt::Debug for ServerCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCall")
+            .field("deadline", &self.deadline)
+            .field("max_receive", &self.max_receive)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ServerCall {
     /// Compresses responses with `encoding` when the client accepts it (handlers can still
     /// choose per response). Used by [`super::SendCompressed`] for per-service compression.
