@@ -6,6 +6,7 @@
 #   make example          run the greeter example end to end
 #   make interop          interop tests both ways against gRPC C-core (grpcio)
 #   make bench            rgrpc vs tonic vs a raw-h2 ceiling into BENCHMARKS.md (~10 min)
+#   make flake-loop       every test 30 times in a row with the other core busy
 
 CARGO       ?= cargo
 PROTOC      ?= protoc
@@ -97,6 +98,26 @@ interop: deps venv
 .PHONY: bench
 bench: deps
 	CARGO="$(CARGO)" python3 conformance/bench/run.py
+
+# Every test FLAKE_RUNS times in a row (default 30) while another process keeps one core
+# busy, as a parallel build on CI would; stops at the first failure and says which run.
+# FLAKE_PKG narrows it to one package (e.g. FLAKE_PKG=rgrpc-runtime). Not part of `make test`.
+FLAKE_RUNS ?= 30
+FLAKE_PKG  ?=
+.PHONY: flake-loop
+flake-loop: venv
+	@scope=$$( [ -n "$(FLAKE_PKG)" ] && echo "-p $(FLAKE_PKG)" || echo "--workspace" ); \
+	RGRPC_PYTHON=$(abspath $(PYTHON)) $(CARGO) test $$scope --no-run -q && \
+	( while :; do :; done ) & busy=$$!; \
+	trap "kill $$busy 2>/dev/null" EXIT; \
+	for i in $$(seq 1 $(FLAKE_RUNS)); do \
+	  if ! RGRPC_PYTHON=$(abspath $(PYTHON)) $(CARGO) test $$scope -q >/tmp/rgrpc-flake-$$i.log 2>&1; then \
+	    echo "run $$i of $(FLAKE_RUNS) FAILED: /tmp/rgrpc-flake-$$i.log"; \
+	    grep -E "^test .* FAILED|panicked" /tmp/rgrpc-flake-$$i.log | head -20; exit 1; \
+	  fi; \
+	  rm -f /tmp/rgrpc-flake-$$i.log; echo "run $$i of $(FLAKE_RUNS): ok"; \
+	done; \
+	echo "$(FLAKE_RUNS) runs in a row passed"
 
 clean:
 	$(CARGO) clean

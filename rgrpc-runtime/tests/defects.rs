@@ -117,6 +117,7 @@ impl Echo for Probe {
 }
 
 struct Running {
+    addr: std::net::SocketAddr,
     client: EchoClient,
     dropped: Arc<AtomicBool>,
     late_send: mpsc::UnboundedReceiver<Status>,
@@ -137,13 +138,15 @@ async fn start(grace: Duration) -> Running {
         .bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let uri = format!("http://{}", server.local_addr().expect("addr"));
+    let addr = server.local_addr().expect("addr");
+    let uri = format!("http://{addr}");
     let (stop, stopped) = oneshot::channel::<()>();
     let served = tokio::spawn(server.serve_with_shutdown(async {
         let _ = stopped.await;
     }));
     let client = EchoClient::new(Channel::connect(&uri).await.expect("connect"));
     Running {
+        addr,
         client,
         dropped,
         late_send,
@@ -277,15 +280,35 @@ async fn shutdown_stops_call_tasks_before_it_returns() {
 async fn a_sender_used_after_the_deadline_says_so() {
     bounded(async {
         let mut server = start(Duration::from_secs(5)).await;
-        let err = server
-            .client
-            .server_stream(Request::new(echo("deadline")).with_timeout(Duration::from_millis(100)))
+        // A raw client that sends grpc-timeout but never gives up itself, so the server's
+        // deadline is what ends the call (an rgrpc client would reset the stream first).
+        let tcp = tokio::net::TcpStream::connect(server.addr)
             .await
-            .expect("starts")
-            .message()
+            .expect("connect");
+        let (mut send, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let request = http::Request::builder()
+            .method("POST")
+            .uri("http://127.0.0.1/rgrpc.test.Echo/ServerStream")
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .header("grpc-timeout", "100m")
+            .body(())
+            .expect("request");
+        std::future::poll_fn(|cx| send.poll_ready(cx))
             .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::DeadlineExceeded);
+            .expect("ready");
+        let (response, mut body) = send.send_request(request, false).expect("send");
+        let message = protobuf::Message::write_to_bytes(&echo("deadline")).expect("encode");
+        let mut framed = vec![0u8];
+        framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&message);
+        body.send_data(framed.into(), true).expect("send body");
+        let response = response.await.expect("response");
+        let status = response.headers().get("grpc-status").cloned();
+        assert_eq!(status.as_ref().map(|v| v.as_bytes()), Some(&b"4"[..]));
         let late = server
             .late_send
             .recv()
@@ -310,10 +333,29 @@ async fn errors_say_who_decided_them() {
         let peer = stream.message().await.unwrap_err();
         assert!(peer.is_timeout() && peer.is_from_peer() && !peer.is_local_deadline());
 
-        // A deadline that fires here.
-        let local = server
-            .client
-            .unary(Request::new(echo("hang")).with_timeout(Duration::from_millis(50)))
+        // A deadline that fires here: a raw HTTP/2 server that takes the call and never
+        // answers (an rgrpc server would race us with its own DEADLINE_EXCEEDED).
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let silent_addr = silent.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let Ok((tcp, _)) = silent.accept().await else {
+                return;
+            };
+            let Ok(mut conn) = h2::server::handshake(tcp).await else {
+                return;
+            };
+            let mut held = Vec::new();
+            while let Some(Ok(call)) = conn.accept().await {
+                held.push(call);
+            }
+        });
+        let channel = Channel::connect(&format!("http://{silent_addr}"))
+            .await
+            .expect("connect");
+        let local = EchoClient::new(channel)
+            .unary(Request::new(echo("x")).with_timeout(Duration::from_millis(50)))
             .await
             .unwrap_err();
         assert!(local.is_timeout() && local.is_local_deadline(), "{local:?}");
