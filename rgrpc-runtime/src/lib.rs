@@ -26,6 +26,7 @@ pub mod server;
 mod status;
 mod streaming;
 pub mod timeout;
+pub mod transport;
 
 pub use cancel::Cancellation;
 pub use client::{Channel, ChannelBuilder, ClientStreamingCall, RequestSender};
@@ -36,3 +37,4 @@ pub use response::Response;
 pub use server::{ResponseSender, Server, ServerBuilder};
 pub use status::{Code, Status};
 pub use streaming::Streaming;
+pub use transport::{in_process, Peer, TransportKind};

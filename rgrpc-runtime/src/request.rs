@@ -1,5 +1,6 @@
 //! [`Request`]: a message with the metadata, deadline and cancellation of its call.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -7,6 +8,14 @@ use tokio::time::Instant;
 use crate::cancel::Cancellation;
 use crate::codec::CompressionEncoding;
 use crate::metadata::MetadataMap;
+use crate::transport::Peer;
+
+/// What the server knows of a call besides its message and metadata.
+#[derive(Debug, Default)]
+pub(crate) struct CallContext {
+    pub(crate) peer: Option<Arc<Peer>>,
+    pub(crate) extensions: http::Extensions,
+}
 
 /// An outgoing request on the client, or an incoming one in a server handler.
 ///
@@ -29,6 +38,9 @@ pub struct Request<T> {
     compression: Option<Option<CompressionEncoding>>,
     /// Server: the message arrived compressed.
     compressed: bool,
+    /// Server: the connection's other end.
+    peer: Option<Arc<Peer>>,
+    extensions: http::Extensions,
 }
 
 /// A request taken apart for sending.
@@ -49,6 +61,8 @@ impl<T> Request<T> {
             cancellation: Cancellation::never(),
             compression: None,
             compressed: false,
+            peer: None,
+            extensions: http::Extensions::new(),
         }
     }
 
@@ -58,6 +72,7 @@ impl<T> Request<T> {
         deadline: Option<Instant>,
         cancellation: Cancellation,
         compressed: bool,
+        context: CallContext,
     ) -> Request<T> {
         Request {
             message,
@@ -66,7 +81,26 @@ impl<T> Request<T> {
             cancellation,
             compression: None,
             compressed,
+            peer: context.peer,
+            extensions: context.extensions,
         }
+    }
+
+    /// Server side: the other end of the call's connection (address, transport). `None` on
+    /// a request built by the client.
+    pub fn peer(&self) -> Option<&Peer> {
+        self.peer.as_deref()
+    }
+
+    /// Typed values attached to the call: what an interceptor found out (an authenticated
+    /// user, a tenant) for the handler to read. Empty and free unless used.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// Mutable access to the call's extensions.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
     }
 
     /// The message.
@@ -159,6 +193,8 @@ impl<T> Request<T> {
             cancellation: self.cancellation,
             compression: self.compression,
             compressed: self.compressed,
+            peer: self.peer,
+            extensions: self.extensions,
         }
     }
 

@@ -11,7 +11,8 @@ use h2::client::{ResponseFuture, SendRequest};
 use h2::SendStream;
 use http::header::{HeaderValue, CONTENT_TYPE, TE, USER_AGENT};
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
 
 use crate::coalesce::{self, Drain};
@@ -20,6 +21,7 @@ use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
 use crate::codec::CompressionEncoding;
 use crate::metadata::names;
 use crate::metadata::MetadataMap;
+use crate::transport::Dialer;
 use crate::{timeout, Status};
 
 /// A cheap-to-clone handle to a server, safe to share across tasks; every call made through
@@ -41,7 +43,9 @@ pub struct Channel {
 struct Inner {
     scheme: Scheme,
     authority: Authority,
+    /// What the errors name: `host:port`, the socket path, or `in-process`.
     target: String,
+    endpoint: Endpoint,
     config: ChannelBuilder,
     user_agent: HeaderValue,
     /// The live connection and its generation; the lock is held only to clone or replace it.
@@ -60,6 +64,41 @@ pub struct ChannelBuilder {
     initial_connection_window: u32,
     max_frame_size: u32,
     send_compressed: Option<CompressionEncoding>,
+    dialer: Option<Dialer>,
+}
+
+/// Where a channel connects.
+#[derive(Debug)]
+enum Endpoint {
+    Tcp,
+    Unix(std::path::PathBuf),
+    /// Linux's abstract socket namespace (`unix-abstract:name`).
+    UnixAbstract(Vec<u8>),
+    InProcess(Dialer),
+}
+
+/// `unix:path`, `unix:///abs/path` (gRPC's `naming.md`) and `unix-abstract:name`.
+fn unix_endpoint(uri: &str) -> Option<Result<Endpoint, Status>> {
+    if let Some(name) = uri.strip_prefix("unix-abstract:") {
+        return Some(Ok(Endpoint::UnixAbstract(name.as_bytes().to_vec())));
+    }
+    let rest = uri.strip_prefix("unix:")?;
+    let path = match rest.strip_prefix("//") {
+        // `unix://` must be followed by an absolute path: `unix:///abs`.
+        Some(abs) if abs.starts_with('/') => abs,
+        Some(_) => {
+            return Some(Err(Status::invalid_argument(format!(
+                "invalid target {uri:?}: unix:// takes an absolute path (unix:///path)"
+            ))))
+        }
+        None => rest,
+    };
+    if path.is_empty() {
+        return Some(Err(Status::invalid_argument(format!(
+            "invalid target {uri:?}: no socket path"
+        ))));
+    }
+    Some(Ok(Endpoint::Unix(path.into())))
 }
 
 impl ChannelBuilder {
@@ -116,6 +155,30 @@ impl ChannelBuilder {
 
     /// Returns at once; the connection is made by the first call.
     pub fn connect_lazy(self) -> Result<Channel, Status> {
+        let user_agent =
+            HeaderValue::from_static(concat!("grpc-rust-rgrpc/", env!("CARGO_PKG_VERSION")));
+        let local = match &self.dialer {
+            Some(dialer) => Some((Endpoint::InProcess(dialer.clone()), "in-process".to_owned())),
+            None => match unix_endpoint(&self.uri) {
+                Some(endpoint) => Some((endpoint?, self.uri.clone())),
+                None => None,
+            },
+        };
+        if let Some((endpoint, target)) = local {
+            // Not a network name: the authority is `localhost`, as grpc-go sends for unix.
+            return Ok(Channel {
+                inner: Arc::new(Inner {
+                    scheme: Scheme::HTTP,
+                    authority: Authority::from_static("localhost"),
+                    target,
+                    endpoint,
+                    config: self,
+                    user_agent,
+                    conn: Mutex::new(None),
+                    connecting: tokio::sync::Mutex::new(()),
+                }),
+            });
+        }
         let uri: Uri = self
             .uri
             .parse()
@@ -134,13 +197,12 @@ impl ChannelBuilder {
             Some(_) => authority.as_str().to_owned(),
             None => format!("{}:80", authority.host()),
         };
-        let user_agent =
-            HeaderValue::from_static(concat!("grpc-rust-rgrpc/", env!("CARGO_PKG_VERSION")));
         Ok(Channel {
             inner: Arc::new(Inner {
                 scheme,
                 authority,
                 target,
+                endpoint: Endpoint::Tcp,
                 config: self,
                 user_agent,
                 conn: Mutex::new(None),
@@ -151,7 +213,15 @@ impl ChannelBuilder {
 }
 
 impl Channel {
-    /// Connects to `uri` (`http://host:port`) with default options.
+    /// A channel to an in-process server, connected now.
+    pub(crate) async fn in_process(dialer: Dialer) -> Result<Channel, Status> {
+        let mut builder = Channel::builder("in-process");
+        builder.dialer = Some(dialer);
+        builder.connect().await
+    }
+
+    /// Connects to `uri` with default options: `http://host:port`, or a Unix socket as
+    /// `unix:path`, `unix:///abs/path` or `unix-abstract:name`.
     pub async fn connect(uri: &str) -> Result<Channel, Status> {
         Channel::builder(uri).connect().await
     }
@@ -166,6 +236,7 @@ impl Channel {
             initial_connection_window: 5 * 1024 * 1024,
             max_frame_size: 64 * 1024,
             send_compressed: None,
+            dialer: None,
         }
     }
 
@@ -281,10 +352,40 @@ impl Channel {
     }
 
     async fn dial(&self) -> Result<SendRequest<Bytes>, Status> {
-        let config = &self.inner.config;
-        let connect = TcpStream::connect(self.inner.target.as_str());
         let target = &self.inner.target;
-        let tcp = match config.connect_timeout {
+        let failed = |e: std::io::Error| Status::connection(format!("connect {target}: {e}"), e);
+        match &self.inner.endpoint {
+            Endpoint::Tcp => {
+                let tcp = self
+                    .bounded(TcpStream::connect(self.inner.target.as_str()))
+                    .await?
+                    .map_err(failed)?;
+                // Small gRPC frames must not wait for Nagle's algorithm.
+                let _ = tcp.set_nodelay(true);
+                self.handshake(tcp).await
+            }
+            Endpoint::Unix(path) => {
+                let unix = self
+                    .bounded(UnixStream::connect(path))
+                    .await?
+                    .map_err(failed)?;
+                self.handshake(unix).await
+            }
+            Endpoint::UnixAbstract(name) => {
+                let unix = connect_abstract(name).map_err(failed)?;
+                self.handshake(unix).await
+            }
+            Endpoint::InProcess(dialer) => {
+                let duplex = dialer.dial().map_err(failed)?;
+                self.handshake(duplex).await
+            }
+        }
+    }
+
+    /// `connect` within the connect timeout, if one is set.
+    async fn bounded<T>(&self, connect: impl Future<Output = T>) -> Result<T, Status> {
+        let target = &self.inner.target;
+        match self.inner.config.connect_timeout {
             Some(limit) => tokio::time::timeout(limit, connect)
                 .await
                 .map_err(|elapsed| {
@@ -292,13 +393,19 @@ impl Channel {
                         format!("connect {target}: timed out after {limit:?}"),
                         elapsed,
                     )
-                })?,
-            None => connect.await,
+                }),
+            None => Ok(connect.await),
         }
-        .map_err(|e| Status::connection(format!("connect {target}: {e}"), e))?;
-        // Small gRPC frames must not wait for Nagle's algorithm.
-        let _ = tcp.set_nodelay(true);
-        let (io, drain) = coalesce::wrap(tcp);
+    }
+
+    /// The HTTP/2 handshake on a connected stream, then the connection's driver task.
+    async fn handshake<T>(&self, io: T) -> Result<SendRequest<Bytes>, Status>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let config = &self.inner.config;
+        let target = &self.inner.target;
+        let (io, drain) = coalesce::wrap(io);
         let handshake = h2::client::Builder::new()
             .initial_window_size(config.initial_stream_window)
             .initial_connection_window_size(config.initial_connection_window)
@@ -339,9 +446,10 @@ impl Channel {
 /// tokio's, which also lets the I/O driver run first: at 64 concurrent unary calls that
 /// made about twice the calls/s of stepping aside only to the back of the run queue.
 /// A round with a large write in it (16 KiB or more) does not wait.
-async fn drive<F>(mut connection: F, drain: Drain<TcpStream>) -> Result<(), String>
+async fn drive<F, T>(mut connection: F, drain: Drain<T>) -> Result<(), String>
 where
     F: Future<Output = Result<(), h2::Error>> + Unpin,
+    T: AsyncWrite + Unpin,
 {
     loop {
         let mut polled = false;
@@ -372,4 +480,24 @@ impl std::fmt::Debug for Channel {
             .field("target", &self.inner.target)
             .finish_non_exhaustive()
     }
+}
+
+/// Connects to a name in Linux's abstract socket namespace.
+#[cfg(target_os = "linux")]
+fn connect_abstract(name: &[u8]) -> std::io::Result<UnixStream> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+    // A local connect does not wait on a network; the socket is made non-blocking for
+    // tokio right after.
+    let std = std::os::unix::net::UnixStream::connect_addr(&addr)?;
+    std.set_nonblocking(true)?;
+    UnixStream::from_std(std)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn connect_abstract(_name: &[u8]) -> std::io::Result<UnixStream> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "abstract unix sockets exist only on Linux",
+    ))
 }

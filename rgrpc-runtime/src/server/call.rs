@@ -22,6 +22,7 @@ use crate::codec::compression::Accepted;
 use crate::codec::{framing, Codec, CompressionEncoding};
 use crate::metadata::names;
 use crate::metadata::MetadataMap;
+use crate::request::CallContext;
 use crate::streaming::{Inbound, Streaming};
 use crate::{Request, Response, Status};
 
@@ -39,6 +40,7 @@ pub struct ServerCall {
     pub(super) deadline: Option<Instant>,
     pub(super) max_receive: usize,
     pub(super) compression: Compression,
+    pub(super) context: CallContext,
 }
 
 /// How a call's messages are compressed: what the client sent and accepts, and what the
@@ -186,6 +188,7 @@ impl ServerCall {
             self.deadline,
             cancel.clone(),
             false,
+            self.context,
         );
         (request, self.respond)
     }
@@ -234,6 +237,7 @@ impl ServerCall {
             let (deadline, max_receive, compression) =
                 (self.deadline, self.max_receive, self.compression);
             let headers = self.headers;
+            let context = self.context;
             let cancel = Cancellation::new();
             let out = Outbound::new(self.respond, compression);
             let sender = ResponseSender::new(out.clone(), encode_with::<C>);
@@ -242,8 +246,14 @@ impl ServerCall {
                 let (message, compressed) =
                     poll_fn(|cx| read.poll_message::<C>(cx, compression, max_receive)).await?;
                 let metadata = MetadataMap::from_headers(headers);
-                let request =
-                    Request::from_server(message, metadata, deadline, cancel.clone(), compressed);
+                let request = Request::from_server(
+                    message,
+                    metadata,
+                    deadline,
+                    cancel.clone(),
+                    compressed,
+                    context,
+                );
                 handler(request, sender).await
             };
             let outcome = guard(

@@ -14,7 +14,9 @@ use h2::server::SendResponse;
 use h2::RecvStream;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
+use tokio::net::{TcpListener, ToSocketAddrs, UnixListener};
+use tokio::sync::mpsc;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -27,6 +29,8 @@ use crate::codec::compression::{Accepted, ACCEPT_ENCODING};
 use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
 use crate::codec::CompressionEncoding;
 use crate::metadata::names;
+use crate::request::CallContext;
+use crate::transport::Peer;
 use crate::{timeout, Status};
 
 /// Concurrent streams a client may open on one connection unless configured: hyper's
@@ -53,6 +57,7 @@ pub struct ServerBuilder {
     config: Config,
     /// A service name registered twice; reported by `bind`.
     duplicate: Option<&'static str>,
+    remove_stale_socket: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -78,7 +83,7 @@ impl std::fmt::Debug for ServerBuilder {
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("local_addr", &self.listener.local_addr().ok())
+            .field("listener", &self.listener)
             .finish_non_exhaustive()
     }
 }
@@ -157,10 +162,47 @@ impl ServerBuilder {
         self.with_listener(listener)
     }
 
+    /// Binds a Unix domain socket at `path`. A file already there is an error (as for any
+    /// bind) unless [`ServerBuilder::remove_stale_socket`] was set, in which case a socket
+    /// file left by an earlier run is removed first (never a regular file).
+    pub fn bind_unix(self, path: impl AsRef<std::path::Path>) -> io::Result<Server> {
+        self.check()?;
+        let path = path.as_ref();
+        if self.remove_stale_socket {
+            use std::os::unix::fs::FileTypeExt;
+            match std::fs::symlink_metadata(path) {
+                Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
+                _ => {}
+            }
+        }
+        let listener = UnixListener::bind(path)?;
+        let peer = Arc::new(Peer::unix(Some(path.to_owned())));
+        self.into_server(Listener::Unix(listener, peer))
+    }
+
+    /// Before [`ServerBuilder::bind_unix`], remove a socket file left at the path by an earlier
+    /// run (default: no, binding over an existing file fails).
+    pub fn remove_stale_socket(mut self, remove: bool) -> Self {
+        self.remove_stale_socket = remove;
+        self
+    }
+
+    pub(crate) fn bind_in_process(
+        self,
+        incoming: mpsc::UnboundedReceiver<DuplexStream>,
+    ) -> io::Result<Server> {
+        self.check()?;
+        self.into_server(Listener::InProcess(incoming, Arc::new(Peer::in_process())))
+    }
+
     /// Uses an already-bound listener. Fails with `InvalidInput` if two services share a
     /// name.
     pub fn with_listener(self, listener: TcpListener) -> io::Result<Server> {
         self.check()?;
+        self.into_server(Listener::Tcp(listener))
+    }
+
+    fn into_server(self, listener: Listener) -> io::Result<Server> {
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
@@ -282,8 +324,47 @@ fn poll_call(call: &mut ServerFuture, cx: &mut std::task::Context<'_>) -> Poll<(
 
 /// A bound gRPC server.
 pub struct Server {
-    listener: TcpListener,
+    listener: Listener,
     shared: Arc<Shared>,
+}
+
+/// Where connections come from. Each arm hands its own stream type to the (generic)
+/// connection driver, so each transport gets its own monomorphized code.
+#[derive(Debug)]
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, Arc<Peer>),
+    InProcess(mpsc::UnboundedReceiver<DuplexStream>, Arc<Peer>),
+}
+
+/// One accepted connection.
+enum Incoming {
+    Tcp(tokio::net::TcpStream, Arc<Peer>),
+    Unix(tokio::net::UnixStream, Arc<Peer>),
+    InProcess(DuplexStream, Arc<Peer>),
+}
+
+impl Listener {
+    async fn accept(&mut self) -> io::Result<Incoming> {
+        match self {
+            Listener::Tcp(listener) => {
+                let (tcp, remote) = listener.accept().await?;
+                // Small gRPC frames must not wait for Nagle's algorithm.
+                let _ = tcp.set_nodelay(true);
+                let peer = Peer::tcp(Some(remote), tcp.local_addr().ok());
+                Ok(Incoming::Tcp(tcp, Arc::new(peer)))
+            }
+            Listener::Unix(listener, peer) => {
+                let (unix, _) = listener.accept().await?;
+                Ok(Incoming::Unix(unix, peer.clone()))
+            }
+            Listener::InProcess(incoming, peer) => match incoming.recv().await {
+                Some(duplex) => Ok(Incoming::InProcess(duplex, peer.clone())),
+                // Every channel is gone; nothing can connect again.
+                None => std::future::pending().await,
+            },
+        }
+    }
 }
 
 impl Server {
@@ -292,6 +373,7 @@ impl Server {
         ServerBuilder {
             router: Router::default(),
             duplicate: None,
+            remove_stale_socket: false,
             config: Config {
                 max_receive_message_size: DEFAULT_MAX_RECEIVE_SIZE,
                 max_concurrent_streams: Some(DEFAULT_MAX_CONCURRENT_STREAMS),
@@ -305,9 +387,16 @@ impl Server {
         }
     }
 
-    /// The address the server listens on (useful after binding port 0).
+    /// The address the server listens on (useful after binding port 0); an error for a
+    /// server that does not listen on TCP.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match &self.listener {
+            Listener::Tcp(listener) => listener.local_addr(),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the server does not listen on TCP",
+            )),
+        }
     }
 
     /// Serves until the process ends.
@@ -318,7 +407,7 @@ impl Server {
     /// Serves until `signal` completes, then shuts down gracefully: stops accepting, sends
     /// GOAWAY so clients open no new calls, lets in-flight calls finish within the grace
     /// period, then closes what is left.
-    pub async fn serve_with_shutdown(self, signal: impl Future<Output = ()>) -> io::Result<()> {
+    pub async fn serve_with_shutdown(mut self, signal: impl Future<Output = ()>) -> io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
         tokio::pin!(signal);
@@ -326,9 +415,20 @@ impl Server {
             tokio::select! {
                 _ = &mut signal => break,
                 accepted = self.listener.accept() => match accepted {
-                    Ok((tcp, _peer)) => {
+                    Ok(accepted) => {
                         let shared = self.shared.clone();
-                        connections.spawn(serve_connection(tcp, shared, stop_rx.clone()));
+                        let stop = stop_rx.clone();
+                        match accepted {
+                            Incoming::Tcp(io, peer) => {
+                                connections.spawn(serve_connection(io, peer, shared, stop))
+                            }
+                            Incoming::Unix(io, peer) => {
+                                connections.spawn(serve_connection(io, peer, shared, stop))
+                            }
+                            Incoming::InProcess(io, peer) => {
+                                connections.spawn(serve_connection(io, peer, shared, stop))
+                            }
+                        };
                     }
                     Err(e) => {
                         // Usually EMFILE or a connection reset before accept: keep serving.
@@ -337,6 +437,12 @@ impl Server {
                     }
                 },
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        if let Listener::Unix(_, peer) = &self.listener {
+            // Leave no socket file behind for the next run to trip over.
+            if let Some(path) = peer.unix_path() {
+                let _ = std::fs::remove_file(path);
             }
         }
         drop(self.listener);
@@ -359,11 +465,19 @@ impl Server {
     }
 }
 
-async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+/// Drives one connection: the handshake, then accepting and running its calls. Generic over
+/// the byte stream, monomorphized per transport.
+async fn serve_connection<T>(
+    io: T,
+    peer: Arc<Peer>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     // The handshake's state is about as big as the connection's; boxed, it is freed once the
     // handshake is done instead of sitting beside the connection in every idle task.
-    let _ = tcp.set_nodelay(true);
-    let (io, drain) = coalesce::wrap(tcp);
+    let (io, drain) = coalesce::wrap(io);
     let handshake = drain.around(handshake(io, &shared.config, &mut stop));
     let Ok(Some(mut conn)) = Box::pin(handshake).await else {
         return;
@@ -387,7 +501,7 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
             loop {
                 match conn.poll_accept(cx) {
                     Poll::Ready(Some(Ok((request, respond)))) => {
-                        if let Some(call) = dispatch(&shared, request, respond) {
+                        if let Some(call) = dispatch(&shared, &peer, request, respond) {
                             batch.push(call);
                         }
                     }
@@ -432,15 +546,15 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut stop: watch::
     .await;
 }
 
-type Connection = h2::server::Connection<Coalesce<TcpStream>, Bytes>;
+type Connection<T> = h2::server::Connection<Coalesce<T>, Bytes>;
 
 /// The HTTP/2 handshake, within the handshake timeout; `None` if it failed or the server
 /// is stopping.
-async fn handshake(
-    io: Coalesce<TcpStream>,
+async fn handshake<T: AsyncRead + AsyncWrite + Unpin>(
+    io: Coalesce<T>,
     config: &Config,
     stop: &mut watch::Receiver<bool>,
-) -> Option<Connection> {
+) -> Option<Connection<T>> {
     let mut builder = h2::server::Builder::new();
     builder
         .initial_window_size(config.initial_stream_window)
@@ -470,6 +584,7 @@ async fn handshake(
 /// was answered at once.
 fn dispatch(
     shared: &Shared,
+    peer: &Arc<Peer>,
     request: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
 ) -> Option<ServerFuture> {
@@ -554,6 +669,10 @@ fn dispatch(
         default: shared.config.send_compressed,
     };
     let call = ServerCall {
+        context: CallContext {
+            peer: Some(peer.clone()),
+            extensions: parts.extensions,
+        },
         headers: parts.headers,
         body,
         respond,

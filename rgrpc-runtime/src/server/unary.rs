@@ -22,6 +22,7 @@ use crate::cancel::Cancellation;
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
 use crate::metadata::MetadataMap;
+use crate::request::CallContext;
 use crate::streaming::open_message;
 use crate::{Request, Response, Status};
 
@@ -110,7 +111,7 @@ pin_project! {
 pin_project! {
     #[project = StageProj]
     enum Stage<F, Fut> {
-        Reading { read: SingleRead, headers: HeaderMap, handler: Option<F> },
+        Reading { read: SingleRead, headers: HeaderMap, context: CallContext, handler: Option<F> },
         Running { #[pin] handler: Fut },
         Done,
     }
@@ -127,6 +128,7 @@ where
             stage: Stage::Reading {
                 read: SingleRead::new(call.body, call.max_receive),
                 headers: call.headers,
+                context: call.context,
                 handler: Some(handler),
             },
             respond: call.respond,
@@ -155,6 +157,7 @@ where
                 StageProj::Reading {
                     read,
                     headers,
+                    context,
                     handler,
                 } => {
                     let polled = read.poll_message::<C>(cx, *this.compression, *this.max_receive);
@@ -171,6 +174,7 @@ where
                                 *this.deadline,
                                 this.cancel.clone(),
                                 compressed,
+                                std::mem::take(context),
                             );
                             let handler = handler(request);
                             this.stage.set(Stage::Running { handler });
