@@ -22,11 +22,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Up to this much is gathered before it is written out; also what a busy connection keeps
 /// allocated between rounds (grpc-go keeps a 32 KiB write buffer per connection too).
-const CAPACITY: usize = 32 * 1024;
+const CAPACITY: usize = crate::defaults::WRITE_GATHER;
 
 /// A write this large goes straight to the socket: one syscall for it is cheap next to
 /// copying it.
-const DIRECT: usize = 16 * 1024;
+const DIRECT: usize = crate::defaults::WRITE_DIRECT;
 
 /// The socket as h2 sees it: reads pass through, small writes wait for the next drain.
 #[derive(Debug)]

@@ -18,6 +18,7 @@ pub mod client;
 mod coalesce;
 pub mod codec;
 pub mod codegen;
+pub mod defaults;
 pub mod metadata;
 mod outbox;
 mod request;

@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use h2::SendStream;
 
 /// A sender waits once this much is pending.
-pub(crate) const FLUSH_THRESHOLD: usize = 32 * 1024;
+pub(crate) const FLUSH_THRESHOLD: usize = crate::defaults::SEND_BUFFER;
 
 #[derive(Default)]
 pub(crate) struct Outbox {

@@ -17,8 +17,8 @@ use tokio::time::Instant;
 
 use crate::coalesce::{self, Drain};
 use crate::codec::compression::ACCEPT_ENCODING;
-use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
 use crate::codec::CompressionEncoding;
+use crate::defaults;
 use crate::metadata::names;
 use crate::metadata::MetadataMap;
 use crate::transport::Dialer;
@@ -110,7 +110,7 @@ impl ChannelBuilder {
     }
 
     /// The largest message the client accepts; larger ones fail with `RESOURCE_EXHAUSTED`.
-    /// Default 4 MiB.
+    /// Default [`defaults::MAX_RECEIVE_MESSAGE_SIZE`].
     pub fn max_receive_message_size(mut self, bytes: usize) -> Self {
         self.max_receive_message_size = bytes;
         self
@@ -122,25 +122,20 @@ impl ChannelBuilder {
         self
     }
 
-    /// The HTTP/2 flow-control window per stream (default 2 MiB, as hyper's client, which
-    /// tonic uses). With 1 MiB per stream and 2 MiB per connection, a server streaming small
-    /// messages to eight streams at once was held back by window updates: about 1.4M
-    /// instead of 2M messages/s at 1 KiB.
+    /// The HTTP/2 flow-control window per stream (default [`defaults::CLIENT_STREAM_WINDOW`]).
     pub fn initial_stream_window_size(mut self, bytes: u32) -> Self {
         self.initial_stream_window = bytes;
         self
     }
 
-    /// The HTTP/2 flow-control window for the whole connection (default 5 MiB, as hyper's
-    /// client).
+    /// The HTTP/2 flow-control window for the whole connection (default
+    /// [`defaults::CLIENT_CONNECTION_WINDOW`]).
     pub fn initial_connection_window_size(mut self, bytes: u32) -> Self {
         self.initial_connection_window = bytes;
         self
     }
 
-    /// The largest HTTP/2 frame the server may send us (default 64 KiB; HTTP/2's own default
-    /// is 16 KiB). Bigger DATA frames mean fewer syscalls on both ends: streaming 1 KiB
-    /// messages ran ~1.4x faster with 64 KiB than with 16 KiB frames.
+    /// The largest HTTP/2 frame the server may send us (default [`defaults::MAX_FRAME_SIZE`]).
     pub fn max_frame_size(mut self, bytes: u32) -> Self {
         self.max_frame_size = bytes;
         self
@@ -230,11 +225,11 @@ impl Channel {
     pub fn builder(uri: &str) -> ChannelBuilder {
         ChannelBuilder {
             uri: uri.to_owned(),
-            max_receive_message_size: DEFAULT_MAX_RECEIVE_SIZE,
+            max_receive_message_size: defaults::MAX_RECEIVE_MESSAGE_SIZE,
             connect_timeout: None,
-            initial_stream_window: 2 * 1024 * 1024,
-            initial_connection_window: 5 * 1024 * 1024,
-            max_frame_size: 64 * 1024,
+            initial_stream_window: defaults::CLIENT_STREAM_WINDOW,
+            initial_connection_window: defaults::CLIENT_CONNECTION_WINDOW,
+            max_frame_size: defaults::MAX_FRAME_SIZE,
             send_compressed: None,
             dialer: None,
         }

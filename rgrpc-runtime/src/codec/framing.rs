@@ -10,8 +10,8 @@ use crate::Status;
 /// Length of the prefix in front of every message.
 pub const HEADER_LEN: usize = 5;
 
-/// The default limit on a received message: 4 MiB, as in grpc-go and gRPC C-core.
-pub const DEFAULT_MAX_RECEIVE_SIZE: usize = 4 * 1024 * 1024;
+/// The default limit on a received message ([`crate::defaults::MAX_RECEIVE_MESSAGE_SIZE`]).
+pub const DEFAULT_MAX_RECEIVE_SIZE: usize = crate::defaults::MAX_RECEIVE_MESSAGE_SIZE;
 
 /// Encodes `item` with its prefix into `buf` and returns the framed bytes, compressed (with
 /// the prefix's flag set) if `compression` names an encoding. Takes `buf`'s storage, leaving

@@ -26,17 +26,12 @@ use super::router::{Router, Service};
 use super::{ServerCall, ServerFuture};
 use crate::coalesce::{self, Coalesce};
 use crate::codec::compression::{Accepted, ACCEPT_ENCODING};
-use crate::codec::framing::DEFAULT_MAX_RECEIVE_SIZE;
 use crate::codec::CompressionEncoding;
+use crate::defaults;
 use crate::metadata::names;
 use crate::request::CallContext;
 use crate::transport::Peer;
 use crate::{timeout, Status};
-
-/// Concurrent streams a client may open on one connection unless configured: hyper's
-/// default. grpc-go sets no limit, which lets one connection hold unbounded server memory;
-/// 200 is far above what the benchmarks' 32 streams per connection use.
-pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 200;
 
 /// Collects services and options, then binds a [`Server`].
 ///
@@ -101,47 +96,47 @@ impl ServerBuilder {
     }
 
     /// The largest request message accepted; larger ones fail with `RESOURCE_EXHAUSTED`.
-    /// Default 4 MiB.
+    /// Default [`defaults::MAX_RECEIVE_MESSAGE_SIZE`].
     pub fn max_receive_message_size(mut self, bytes: usize) -> Self {
         self.config.max_receive_message_size = bytes;
         self
     }
 
     /// Limits concurrent calls per connection (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`);
-    /// default [`DEFAULT_MAX_CONCURRENT_STREAMS`].
+    /// default [`defaults::SERVER_MAX_CONCURRENT_STREAMS`].
     pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
         self.config.max_concurrent_streams = Some(streams);
         self
     }
 
-    /// The HTTP/2 flow-control window per stream (default 1 MiB).
+    /// The HTTP/2 flow-control window per stream (default [`defaults::SERVER_STREAM_WINDOW`]).
     pub fn initial_stream_window_size(mut self, bytes: u32) -> Self {
         self.config.initial_stream_window = bytes;
         self
     }
 
-    /// The HTTP/2 flow-control window per connection (default 2 MiB).
+    /// The HTTP/2 flow-control window per connection (default
+    /// [`defaults::SERVER_CONNECTION_WINDOW`]).
     pub fn initial_connection_window_size(mut self, bytes: u32) -> Self {
         self.config.initial_connection_window = bytes;
         self
     }
 
-    /// The largest HTTP/2 frame clients may send (default 64 KiB; HTTP/2's own default is
-    /// 16 KiB): bigger DATA frames mean fewer syscalls for streamed requests.
+    /// The largest HTTP/2 frame clients may send (default [`defaults::MAX_FRAME_SIZE`]).
     pub fn max_frame_size(mut self, bytes: u32) -> Self {
         self.config.max_frame_size = bytes;
         self
     }
 
-    /// How long a graceful shutdown waits for in-flight calls before closing connections
-    /// (default 10 s).
+    /// How long a graceful shutdown waits for in-flight calls before stopping them and closing
+    /// connections (default [`defaults::SHUTDOWN_GRACE`]).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.config.shutdown_grace = grace;
         self
     }
 
     /// How long a new connection may take to complete the HTTP/2 handshake before it is
-    /// closed (default 20 s), so idle half-open connections cannot pile up.
+    /// closed (default [`defaults::HANDSHAKE_TIMEOUT`]).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.config.handshake_timeout = timeout;
         self
@@ -375,14 +370,14 @@ impl Server {
             duplicate: None,
             remove_stale_socket: false,
             config: Config {
-                max_receive_message_size: DEFAULT_MAX_RECEIVE_SIZE,
-                max_concurrent_streams: Some(DEFAULT_MAX_CONCURRENT_STREAMS),
-                initial_stream_window: 1024 * 1024,
-                initial_connection_window: 2 * 1024 * 1024,
-                shutdown_grace: Duration::from_secs(10),
-                handshake_timeout: Duration::from_secs(20),
+                max_receive_message_size: defaults::MAX_RECEIVE_MESSAGE_SIZE,
+                max_concurrent_streams: Some(defaults::SERVER_MAX_CONCURRENT_STREAMS),
+                initial_stream_window: defaults::SERVER_STREAM_WINDOW,
+                initial_connection_window: defaults::SERVER_CONNECTION_WINDOW,
+                shutdown_grace: defaults::SHUTDOWN_GRACE,
+                handshake_timeout: defaults::HANDSHAKE_TIMEOUT,
                 send_compressed: None,
-                max_frame_size: 64 * 1024,
+                max_frame_size: defaults::MAX_FRAME_SIZE,
             },
         }
     }

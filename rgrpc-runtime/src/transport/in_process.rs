@@ -12,7 +12,7 @@ use crate::server::ServerBuilder;
 
 /// Each in-memory connection's buffer in each direction: room for a full default HTTP/2
 /// frame (64 KiB) plus headers, so one write never has to wait for the reader mid-frame.
-const DUPLEX_BUFFER: usize = 256 * 1024;
+const DUPLEX_BUFFER: usize = crate::defaults::IN_PROCESS_BUFFER;
 
 /// How a channel reaches an in-process server: each dial makes a duplex pair and hands
 /// the server its end.
