@@ -26,8 +26,9 @@ mod response;
 pub mod server;
 mod status;
 mod streaming;
-pub mod timeout;
+pub use wire::timeout;
 pub mod transport;
+mod wire;
 
 pub use cancel::Cancellation;
 pub use client::{Channel, ChannelBuilder, ClientStreamingCall, RequestSender};

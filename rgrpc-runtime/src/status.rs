@@ -328,7 +328,7 @@ impl Status {
         };
         let message = headers
             .get(names::GRPC_MESSAGE)
-            .map(|v| percent_decode(v.as_bytes()))
+            .map(|v| crate::wire::percent_decode(v.as_bytes()))
             .unwrap_or_default();
         let details = headers
             .get(names::GRPC_STATUS_DETAILS)
@@ -344,63 +344,25 @@ impl Status {
         })))
     }
 
-    /// Writes this status into a trailer map, after the user's trailing metadata.
-    pub(crate) fn write_trailers(&self, headers: &mut HeaderMap) {
-        self.0.metadata.write_to(headers);
-        headers.insert(names::GRPC_STATUS, self.0.code.header_value());
-        if !self.0.message.is_empty() {
-            let encoded = percent_encode(&self.0.message);
-            // Percent-encoding leaves only visible ASCII, which is always a valid value.
-            if let Ok(v) = HeaderValue::from_maybe_shared(encoded) {
-                headers.insert(names::GRPC_MESSAGE, v);
-            }
-        }
-        if !self.0.details.is_empty() {
-            headers.insert(
-                names::GRPC_STATUS_DETAILS,
-                crate::metadata::encode_binary(&self.0.details),
-            );
-        }
+    /// The user's trailing metadata, details and message, for [`crate::wire::write_status`].
+    pub(crate) fn parts_for_wire(&self) -> (&MetadataMap, Code, &str, &Bytes) {
+        (
+            &self.0.metadata,
+            self.0.code,
+            &self.0.message,
+            &self.0.details,
+        )
     }
 
-    /// The status a client reports for a non-200 HTTP response without `grpc-status`
-    /// (PROTOCOL-HTTP2 and `doc/http-grpc-status-mapping.md`).
-    pub(crate) fn from_http_status(status: http::StatusCode) -> Status {
-        let code = match status.as_u16() {
-            400 => Code::Internal,
-            401 => Code::Unauthenticated,
-            403 => Code::PermissionDenied,
-            404 => Code::Unimplemented,
-            429 | 502 | 503 | 504 => Code::Unavailable,
-            _ => Code::Unknown,
-        };
-        Status::new(code, format!("HTTP status {status} without a gRPC status"))
-    }
-
-    /// Maps an `h2` error to the status the spec assigns to its HTTP/2 error code
-    /// (PROTOCOL-HTTP2, "Errors"), keeping the error as the source.
+    /// Maps an `h2` error to a status ([`crate::wire::status_from_h2`]).
     pub(crate) fn from_h2(err: h2::Error) -> Status {
-        if let Some(reason) = err.reason() {
-            let code = match reason {
-                h2::Reason::CANCEL => Code::Cancelled,
-                h2::Reason::REFUSED_STREAM => Code::Unavailable,
-                h2::Reason::ENHANCE_YOUR_CALM => Code::ResourceExhausted,
-                h2::Reason::INADEQUATE_SECURITY => Code::PermissionDenied,
-                _ if err.is_go_away() => Code::Unavailable,
-                _ => Code::Internal,
-            };
-            let mut status = Status::new(code, format!("stream error: {err}"));
-            if err.is_go_away() {
-                status.0.origin = Origin::Connection;
-            }
-            return status.with_source(err);
-        }
-        if err.is_io() || err.is_go_away() {
-            return Status::connection(format!("connection error: {err}"), err);
-        }
-        // Misuse of a closed stream and similar library errors: a bug or a race, not a
-        // network failure.
-        Status::internal(format!("HTTP/2 error: {err}")).with_source(err)
+        crate::wire::status_from_h2(err)
+    }
+
+    /// Marks a status as caused by the connection failing.
+    pub(crate) fn into_connection_error(mut self) -> Status {
+        self.0.origin = Origin::Connection;
+        self
     }
 }
 
@@ -454,58 +416,10 @@ impl From<std::io::Error> for Status {
     }
 }
 
-/// Percent-encodes a `grpc-message`: every byte outside visible ASCII 0x20..=0x7E, and `%`
-/// itself, becomes `%XX` (PROTOCOL-HTTP2, "Responses").
-pub(crate) fn percent_encode(message: &str) -> Bytes {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let bytes = message.as_bytes();
-    if bytes
-        .iter()
-        .all(|&b| (0x20..=0x7e).contains(&b) && b != b'%')
-    {
-        return Bytes::copy_from_slice(bytes);
-    }
-    let mut out = Vec::with_capacity(bytes.len() * 3);
-    for &b in bytes {
-        if (0x20..=0x7e).contains(&b) && b != b'%' {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
-        }
-    }
-    Bytes::from(out)
-}
-
-/// Decodes a percent-encoded `grpc-message`. Malformed escapes are kept verbatim, as the spec
-/// asks receivers to be lenient; invalid UTF-8 is replaced rather than rejected.
-pub(crate) fn percent_decode(value: &[u8]) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            b'A'..=b'F' => Some(b - b'A' + 10),
-            _ => None,
-        }
-    }
-    let mut out = Vec::with_capacity(value.len());
-    let mut i = 0;
-    while i < value.len() {
-        if value[i] == b'%' && i + 2 < value.len() {
-            if let (Some(h), Some(l)) = (hex(value[i + 1]), hex(value[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(value[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{percent_decode, percent_encode};
 
     #[test]
     fn code_round_trip() {
@@ -543,7 +457,7 @@ mod tests {
     fn trailers_round_trip() {
         let status = Status::invalid_argument("bad\nthing ☺").with_details(&b"\x00\x01\xff"[..]);
         let mut headers = HeaderMap::new();
-        status.write_trailers(&mut headers);
+        crate::wire::write_status(&status, &mut headers);
         let back = Status::from_trailers(headers).expect("grpc-status present");
         assert_eq!(back.code(), Code::InvalidArgument);
         assert_eq!(back.message(), "bad\nthing ☺");
@@ -553,7 +467,7 @@ mod tests {
     #[test]
     fn origin_and_source_say_what_happened() {
         let mut headers = HeaderMap::new();
-        Status::deadline_exceeded("slow").write_trailers(&mut headers);
+        crate::wire::write_status(&Status::deadline_exceeded("slow"), &mut headers);
         let peer = Status::from_trailers(headers).expect("grpc-status present");
         assert!(peer.is_timeout() && peer.is_from_peer() && !peer.is_local_deadline());
         let local = Status::local_deadline("deadline exceeded");

@@ -14,8 +14,8 @@ use tokio::time::{Instant, Sleep};
 use crate::codec::compression::{self, CompressionEncoding};
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
-use crate::metadata::names;
 use crate::metadata::MetadataMap;
+use crate::wire::{self, ResponseHead};
 use crate::{Code, Status};
 
 /// A stream of incoming messages.
@@ -181,10 +181,7 @@ impl Inbound {
     /// Ends the call with the status in `trailers`. The common OK case keeps the trailers as
     /// metadata without building a `Status`.
     fn end(&mut self, trailers: HeaderMap) {
-        if trailers
-            .get(names::GRPC_STATUS)
-            .is_some_and(|v| v.as_bytes() == b"0")
-        {
+        if wire::is_ok(&trailers) {
             self.trailers = Some(MetadataMap::from_headers(trailers));
             self.state = State::Done(None);
             return;
@@ -234,8 +231,8 @@ impl Inbound {
             }
         };
         let (parts, body) = response.into_parts();
-        match check_response_head(parts, body.is_end_stream()) {
-            Head::Body(headers) => {
+        match wire::parse_response_head(parts, body.is_end_stream()) {
+            ResponseHead::Body(headers) => {
                 if let Some(value) = headers.get_raw("grpc-encoding") {
                     self.encoding = CompressionEncoding::parse(value)
                         .map_err(|()| String::from_utf8_lossy(value).into_owned());
@@ -243,8 +240,8 @@ impl Inbound {
                 self.headers = Some(headers);
                 self.state = State::Body(body);
             }
-            Head::TrailersOnly(trailers) => self.end(trailers),
-            Head::Error(status) => {
+            ResponseHead::TrailersOnly(trailers) => self.end(trailers),
+            ResponseHead::Error(status) => {
                 self.state = State::Done(Some(status.clone()));
                 return Poll::Ready(Err(status));
             }
@@ -354,34 +351,4 @@ pub(crate) fn open_message(
             "message compressed with unsupported grpc-encoding {name:?}"
         ))),
     }
-}
-
-enum Head {
-    Body(MetadataMap),
-    TrailersOnly(HeaderMap),
-    Error(Status),
-}
-
-/// Validates response headers (PROTOCOL-HTTP2, "Responses").
-fn check_response_head(parts: http::response::Parts, end_stream: bool) -> Head {
-    let has_status = parts.headers.contains_key(names::GRPC_STATUS);
-    if parts.status != http::StatusCode::OK {
-        return Head::Error(match Status::from_trailers(parts.headers) {
-            Some(status) if status.code() != Code::Ok => status,
-            _ => Status::from_http_status(parts.status),
-        });
-    }
-    let grpc_content = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-    if !grpc_content {
-        return Head::Error(Status::unknown(
-            "response content-type is not application/grpc",
-        ));
-    }
-    if has_status || end_stream {
-        return Head::TrailersOnly(parts.headers);
-    }
-    Head::Body(MetadataMap::from_headers(parts.headers))
 }

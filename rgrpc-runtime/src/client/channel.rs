@@ -22,7 +22,8 @@ use crate::defaults;
 use crate::metadata::names;
 use crate::metadata::MetadataMap;
 use crate::transport::Dialer;
-use crate::{timeout, Status};
+use crate::wire::timeout;
+use crate::Status;
 
 /// A cheap-to-clone handle to a server, safe to share across tasks; every call made through
 /// it (or its clones) is multiplexed over one HTTP/2 connection. If the connection breaks,

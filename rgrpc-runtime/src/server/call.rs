@@ -11,11 +11,10 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::RecvStream;
-use http::header::HeaderValue;
 use http::HeaderMap;
 use tokio::time::Instant;
 
-use super::sender::{lock, response_head, Closed, Outbound, ResponseSender};
+use super::sender::{lock, Closed, Outbound, ResponseSender};
 use super::unary::{SingleRead, UnaryCall};
 use crate::cancel::Cancellation;
 use crate::codec::compression::Accepted;
@@ -24,6 +23,7 @@ use crate::metadata::names;
 use crate::metadata::MetadataMap;
 use crate::request::CallContext;
 use crate::streaming::{Inbound, Streaming};
+use crate::wire::{self, response_head};
 use crate::{Request, Response, Status};
 
 /// The work of one call. The connection polls it once in place, so a handler that finishes
@@ -349,14 +349,12 @@ fn send_unary<C: Codec>(
         return;
     }
     let mut trailers = trailers.into_outgoing();
-    trailers.insert(names::GRPC_STATUS, HeaderValue::from_static("0"));
+    wire::write_ok(&mut trailers);
     let _ = stream.send_trailers(trailers);
 }
 
 /// A response that is only a HEADERS frame with END_STREAM, carrying the status
 /// (PROTOCOL-HTTP2, "Trailers-Only").
 pub(crate) fn send_trailers_only(respond: &mut SendResponse<Bytes>, status: &Status) {
-    let mut headers = HeaderMap::new();
-    status.write_trailers(&mut headers);
-    let _ = respond.send_response(response_head(headers), true);
+    let _ = respond.send_response(wire::trailers_only(status), true);
 }

@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::SendStream;
-use http::header::{HeaderValue, CONTENT_TYPE};
 use http::HeaderMap;
 
 use super::call::Compression;
@@ -16,6 +15,7 @@ use crate::codec::CompressionEncoding;
 use crate::metadata::names;
 use crate::metadata::MetadataMap;
 use crate::outbox::Outbox;
+use crate::wire::{self, response_head};
 use crate::Status;
 
 /// The response side of a streaming call, shared between the handler's [`ResponseSender`]
@@ -146,9 +146,9 @@ impl Outbound {
         std::mem::take(&mut self.trailers).write_to(&mut trailers);
         match &status {
             Ok(()) => {
-                trailers.insert(names::GRPC_STATUS, HeaderValue::from_static("0"));
+                wire::write_ok(&mut trailers);
             }
-            Err(status) => status.write_trailers(&mut trailers),
+            Err(status) => wire::write_status(status, &mut trailers),
         }
         if self.stream.is_none() && self.outbox.is_empty() {
             let mut headers = std::mem::take(&mut self.headers).into_outgoing();
@@ -190,14 +190,6 @@ fn open_stream<'a>(
         Some(stream) => Ok(stream),
         None => Err(h2::Reason::INTERNAL_ERROR.into()),
     }
-}
-
-/// A `200 OK` gRPC response head carrying `headers`.
-pub(crate) fn response_head(mut headers: HeaderMap) -> http::Response<()> {
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    let mut response = http::Response::new(());
-    *response.headers_mut() = headers;
-    response
 }
 
 /// Sends the responses of a server-streaming or bidirectional call.

@@ -12,26 +12,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
-use http::header::{HeaderValue, CONTENT_TYPE};
-use http::{HeaderMap, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::net::{TcpListener, ToSocketAddrs, UnixListener};
 use tokio::sync::mpsc;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
 use super::call::Compression;
 use super::router::{Router, Service};
 use super::{ServerCall, ServerFuture};
 use crate::coalesce::{self, Coalesce};
-use crate::codec::compression::{Accepted, ACCEPT_ENCODING};
 use crate::codec::CompressionEncoding;
 use crate::defaults;
-use crate::metadata::names;
 use crate::request::CallContext;
 use crate::transport::Peer;
-use crate::{timeout, Status};
+use crate::wire;
 
 /// Collects services and options, then binds a [`Server`].
 ///
@@ -584,83 +579,16 @@ fn dispatch(
     mut respond: SendResponse<Bytes>,
 ) -> Option<ServerFuture> {
     let (parts, body) = request.into_parts();
-    if parts.method != http::Method::POST {
-        early_abort(
-            &mut respond,
-            StatusCode::METHOD_NOT_ALLOWED,
-            Status::internal(format!("method {} is not POST", parts.method)),
-        );
-        return None;
-    }
-    let head = GrpcHeaders::find(&parts.headers);
-    match head.content_type.map(|v| content_subtype(v.as_bytes())) {
-        Some(Subtype::Proto) => {}
-        Some(Subtype::Other) => {
-            // A gRPC request in a codec we do not serve (`application/grpc+json`): decoding
-            // it as protobuf would hand the handler garbage. grpc-go answers the same way
-            // ("no codec registered for content-subtype").
-            let content_type = head.content_type.map(|v| v.as_bytes()).unwrap_or_default();
-            early_abort(
-                &mut respond,
-                StatusCode::OK,
-                Status::internal(format!(
-                    "no codec for content-type {:?}; this server speaks application/grpc+proto",
-                    String::from_utf8_lossy(content_type)
-                )),
-            );
+    let head = match wire::parse_request(&parts.method, &parts.headers) {
+        Ok(head) => head,
+        Err(rejection) => {
+            let _ = respond.send_response(rejection.into_response(), true);
             return None;
         }
-        Some(Subtype::NotGrpc) | None => {
-            // The spec asks for 415 so that non-gRPC clients understand the refusal.
-            early_abort(
-                &mut respond,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                Status::internal("invalid gRPC request content-type"),
-            );
-            return None;
-        }
-    }
-    let deadline = match head.timeout {
-        None => None,
-        Some(value) => match timeout::parse(value.as_bytes()) {
-            Some(t) => Some(Instant::now().checked_add(t).unwrap_or_else(far_future)),
-            None => {
-                early_abort(
-                    &mut respond,
-                    StatusCode::OK,
-                    Status::internal(format!(
-                        "malformed grpc-timeout: {:?}",
-                        String::from_utf8_lossy(value.as_bytes())
-                    )),
-                );
-                return None;
-            }
-        },
-    };
-    let request_encoding = match head.encoding {
-        None => None,
-        Some(value) => match CompressionEncoding::parse(value.as_bytes()) {
-            Ok(encoding) => encoding,
-            Err(()) => {
-                let status = Status::unimplemented(format!(
-                    "unsupported grpc-encoding {:?}",
-                    String::from_utf8_lossy(value.as_bytes())
-                ));
-                let mut headers = HeaderMap::new();
-                status.write_trailers(&mut headers);
-                // Tell the client what we can decode (compression spec, "Negotiation").
-                headers.insert(
-                    names::GRPC_ACCEPT_ENCODING,
-                    HeaderValue::from_static(ACCEPT_ENCODING),
-                );
-                let _ = respond.send_response(super::sender::response_head(headers), true);
-                return None;
-            }
-        },
     };
     let compression = Compression {
-        request: request_encoding,
-        accepted: Accepted::parse(head.accept_encoding),
+        request: head.encoding,
+        accepted: head.accepted,
         default: shared.config.send_compressed,
     };
     let call = ServerCall {
@@ -671,116 +599,9 @@ fn dispatch(
         headers: parts.headers,
         body,
         respond,
-        deadline,
+        deadline: head.deadline,
         max_receive: shared.config.max_receive_message_size,
         compression,
     };
     Some(shared.router.route(parts.uri.path(), call))
-}
-
-/// The request headers dispatch looks at, found in one pass over the map: four hashed
-/// lookups cost about three times as much for the handful of headers a call carries.
-struct GrpcHeaders<'a> {
-    content_type: Option<&'a HeaderValue>,
-    timeout: Option<&'a HeaderValue>,
-    encoding: Option<&'a HeaderValue>,
-    accept_encoding: Option<&'a HeaderValue>,
-}
-
-impl<'a> GrpcHeaders<'a> {
-    fn find(headers: &'a HeaderMap) -> GrpcHeaders<'a> {
-        let mut found = GrpcHeaders {
-            content_type: None,
-            timeout: None,
-            encoding: None,
-            accept_encoding: None,
-        };
-        for (name, value) in headers {
-            let slot = if name == CONTENT_TYPE {
-                &mut found.content_type
-            } else if name == names::GRPC_TIMEOUT {
-                &mut found.timeout
-            } else if name == names::GRPC_ENCODING {
-                &mut found.encoding
-            } else if name == names::GRPC_ACCEPT_ENCODING {
-                &mut found.accept_encoding
-            } else {
-                continue;
-            };
-            // The first value counts, as with `HeaderMap::get`.
-            slot.get_or_insert(value);
-        }
-        found
-    }
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
-}
-
-/// What a request's `content-type` asks for (PROTOCOL-HTTP2: `application/grpc` followed by
-/// an optional `+subtype` and parameters).
-#[derive(Debug, PartialEq, Eq)]
-enum Subtype {
-    /// `application/grpc` or `application/grpc+proto`: the protobuf codec.
-    Proto,
-    /// `application/grpc+<anything else>`.
-    Other,
-    /// Not a gRPC content-type at all.
-    NotGrpc,
-}
-
-fn content_subtype(value: &[u8]) -> Subtype {
-    let Some(rest) = value.strip_prefix(b"application/grpc") else {
-        return Subtype::NotGrpc;
-    };
-    let rest = match rest.iter().position(|&b| b == b';') {
-        Some(i) => &rest[..i],
-        None => rest,
-    };
-    match rest.trim_ascii_end() {
-        b"" | b"+proto" => Subtype::Proto,
-        sub if sub.starts_with(b"+") && sub.len() > 1 => Subtype::Other,
-        _ => Subtype::NotGrpc,
-    }
-}
-
-fn early_abort(respond: &mut SendResponse<Bytes>, http_status: StatusCode, status: Status) {
-    let mut headers = HeaderMap::new();
-    status.write_trailers(&mut headers);
-    let mut response = super::sender::response_head(headers);
-    *response.status_mut() = http_status;
-    let _ = respond.send_response(response, true);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{content_subtype, Subtype};
-
-    #[test]
-    fn content_types() {
-        for proto in [
-            &b"application/grpc"[..],
-            b"application/grpc+proto",
-            b"application/grpc;charset=utf-8",
-            b"application/grpc+proto; x=y",
-        ] {
-            assert_eq!(content_subtype(proto), Subtype::Proto);
-        }
-        for other in [
-            &b"application/grpc+json"[..],
-            b"application/grpc+thrift;a=b",
-        ] {
-            assert_eq!(content_subtype(other), Subtype::Other);
-        }
-        for not in [
-            &b"application/json"[..],
-            b"application/grpcx",
-            b"application/grpc+",
-            b"application/grpc-web",
-            b"",
-        ] {
-            assert_eq!(content_subtype(not), Subtype::NotGrpc);
-        }
-    }
 }
