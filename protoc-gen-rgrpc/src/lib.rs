@@ -2,6 +2,7 @@
 //! tools) can run it without protoc.
 #![deny(missing_docs)]
 
+pub mod doc;
 pub mod names;
 pub mod options;
 mod render;
@@ -146,6 +147,8 @@ fn messages(
         .map(|n| protobuf_parse::ProtoPathBuf::new(n.clone()).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
 
+    let proto_files = sanitized_comments(request);
+
     // rust-protobuf's generator writes into a directory; give it a private one.
     let dir = std::env::temp_dir().join(format!(
         "protoc-gen-rgrpc-{}-{}",
@@ -160,7 +163,7 @@ fn messages(
     // error message instead of a crash.
     let result = catch_unwind(AssertUnwindSafe(|| {
         protobuf_codegen::gen_and_write::gen_and_write(
-            &request.proto_file,
+            &proto_files,
             "protoc-gen-rgrpc",
             &files_to_generate,
             &dir,
@@ -178,6 +181,47 @@ fn messages(
     };
     let _ = std::fs::remove_dir_all(&dir);
     outcome
+}
+
+/// The request's files with the comments of the files to generate made safe for rustdoc.
+///
+/// rust-protobuf writes leading comments as `///` lines verbatim (dropping only comments with
+/// a line indented four spaces), so a fence or `[link]` in a message comment would become a
+/// doctest or a rustdoc warning. Comments the sanitizer leaves alone are kept byte for byte;
+/// the descriptor rust-protobuf embeds carries the sanitized text of the others.
+fn sanitized_comments(request: &CodeGeneratorRequest) -> Vec<FileDescriptorProto> {
+    let mut files = request.proto_file.clone();
+    for file in files
+        .iter_mut()
+        .filter(|f| request.file_to_generate.iter().any(|n| n == f.name()))
+    {
+        let Some(info) = file.source_code_info.as_mut() else {
+            continue;
+        };
+        for location in &mut info.location {
+            if !location.has_leading_comments() {
+                continue;
+            }
+            let original = location.leading_comments();
+            let mut safe: String = doc::sanitize(original)
+                .iter()
+                .map(|line| {
+                    if line.is_empty() {
+                        "\n".to_owned()
+                    } else {
+                        format!(" {line}\n")
+                    }
+                })
+                .collect();
+            if safe.trim().is_empty() {
+                safe.clear();
+            }
+            if safe != original {
+                location.set_leading_comments(safe);
+            }
+        }
+    }
+    files
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {

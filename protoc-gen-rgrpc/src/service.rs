@@ -103,31 +103,16 @@ fn docs(file: &FileDescriptorProto, path: &[i32]) -> TokenStream {
     else {
         return TokenStream::new();
     };
-    let comment = location.leading_comments();
-    if comment.trim().is_empty() {
-        return TokenStream::new();
-    }
-    let lines: Vec<&str> = comment.trim_end().lines().collect();
-    // Proto comments are plain text, not Markdown: text indented like a code block would
-    // become a doctest, so such comments are fenced as text.
-    let code_like = lines
-        .iter()
-        .any(|l| l.starts_with("     ") || l.starts_with('\t'));
+    // Proto comments are plain text, not Markdown: `doc::sanitize` keeps them from becoming
+    // doctests, broken links or HTML.
     let mut attrs = TokenStream::new();
-    let mut push = |line: String| attrs.extend(quote!(#[doc = #line]));
-    if code_like {
-        push(" ```text".into());
-    }
-    for line in lines {
-        let line = line.strip_prefix(' ').unwrap_or(line).trim_end();
-        push(if line.is_empty() {
-            String::new()
+    for line in crate::doc::sanitize(location.leading_comments()) {
+        let line = if line.is_empty() {
+            line
         } else {
             format!(" {line}")
-        });
-    }
-    if code_like {
-        push(" ```".into());
+        };
+        attrs.extend(quote!(#[doc = #line]));
     }
     attrs
 }

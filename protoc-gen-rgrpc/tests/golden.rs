@@ -53,20 +53,23 @@ fn generate_ok(request: &CodeGeneratorRequest) -> BTreeMap<String, String> {
 #[test]
 fn output_matches_golden_files() {
     let actual = generate_ok(&request(descriptors(), ""));
-    let expected_dir = golden_dir().join("expected");
+    check_golden(&actual, &golden_dir().join("expected"));
+}
 
+/// Compares `actual` with the files in `expected_dir`, or rewrites them with `UPDATE_GOLDEN=1`.
+fn check_golden(actual: &BTreeMap<String, String>, expected_dir: &Path) {
     if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
         // Start from an empty directory so files the generator no longer writes disappear.
-        let _ = std::fs::remove_dir_all(&expected_dir);
-        std::fs::create_dir_all(&expected_dir).unwrap();
-        for (name, content) in &actual {
+        let _ = std::fs::remove_dir_all(expected_dir);
+        std::fs::create_dir_all(expected_dir).unwrap();
+        for (name, content) in actual {
             std::fs::write(expected_dir.join(name), content).unwrap();
         }
         return;
     }
 
     let mut expected = BTreeMap::new();
-    let entries = std::fs::read_dir(&expected_dir)
+    let entries = std::fs::read_dir(expected_dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", expected_dir.display()));
     for entry in entries {
         let entry = entry.unwrap();
@@ -78,7 +81,7 @@ fn output_matches_golden_files() {
     for name in expected.keys().filter(|n| !actual.contains_key(*n)) {
         problems.push(format!("{name}: checked in but no longer generated"));
     }
-    for (name, content) in &actual {
+    for (name, content) in actual {
         match expected.get(name) {
             None => problems.push(format!("{name}: generated but not checked in")),
             Some(want) if want != content => {
@@ -94,6 +97,98 @@ fn output_matches_golden_files() {
         expected_dir.display(),
         problems.join("\n  ")
     );
+}
+
+/// `comments/hostile.proto` with the comments protoc would record for it attached: every way
+/// a comment could become a failing doctest, a rustdoc warning or a compile error.
+fn hostile_request() -> CodeGeneratorRequest {
+    let include = golden_dir().join("comments");
+    let parsed = protobuf_parse::Parser::new()
+        .pure()
+        .include(&include)
+        .input(include.join("hostile.proto"))
+        .parse_and_typecheck()
+        .unwrap_or_else(|e| panic!("parsing hostile.proto: {e:#}"));
+    let mut files = parsed.file_descriptors;
+    let file = files
+        .iter_mut()
+        .find(|f| f.name() == "hostile.proto")
+        .unwrap();
+    let mut info = SourceCodeInfo::new();
+    // (path, leading comment as protoc records it: the text after `//`, `\n` per line)
+    let comments: &[(&[i32], &str)] = &[
+        // service Hostile
+        (
+            &[6, 0],
+            " Answers questions.\n\n Example:\n\n     let x: u32 = \"not rust\";\n\n \
+             ```\n this is not rust either\n ```\n See [Query] and <b>bold</b>, \
+             https://grpc.io/docs.\n",
+        ),
+        // Indented
+        (
+            &[6, 0, 2, 0],
+            " Indented example:\n\n     fn broken( {\n \tand a tab\n",
+        ),
+        // Fenced
+        (
+            &[6, 0, 2, 1],
+            " ```rust\n fn main() { compile_error!(\"doctest ran\"); }\n ```\n ~~~\n ``` \
+             inside tilde\n ~~~\n```\nno space after the slashes\n```\n",
+        ),
+        // Unclosed
+        (
+            &[6, 0, 2, 2],
+            " Starts a fence\n ```\n and never ends it */\n",
+        ),
+        // Markup
+        (
+            &[6, 0, 2, 3],
+            " <div> unclosed [link][ref] [^note] <T> `code [ok]` ` stray\n > quoted\n \
+             >     quoted code\n -     list code\n - ```\n   list fence\n",
+        ),
+        // Escapes
+        (
+            &[6, 0, 2, 4],
+            " Ends with a backslash \\\n next line */ /* \r lone CR \u{202E} bidi\n",
+        ),
+        // message Query, its fields, message Answer
+        (
+            &[4, 0],
+            " A query.\n\n ```\n compile_error!(\"message doctest\");\n ```\n",
+        ),
+        (&[4, 0, 2, 0], " The text, e.g. [x] or <y>.\n"),
+        (&[4, 0, 2, 1], "     indented\n ```\n fence\n"),
+        (
+            &[4, 1],
+            " See http://example.com/a_(b) and `Query` [Answer].\n",
+        ),
+    ];
+    for (path, comment) in comments {
+        let mut location = Location::new();
+        location.path = path.to_vec();
+        location.set_leading_comments((*comment).into());
+        info.location.push(location);
+    }
+    file.source_code_info = Some(info).into();
+
+    let mut request = CodeGeneratorRequest::new();
+    request.file_to_generate = vec!["hostile.proto".into()];
+    request.proto_file = files;
+    request
+}
+
+/// Hostile comments are sanitized in services and messages alike; `golden_compile.rs`
+/// compiles the result and runs rustdoc and its doctests over it.
+#[test]
+fn hostile_comments_match_golden_files() {
+    let actual = generate_ok(&hostile_request());
+    for (name, code) in &actual {
+        for bad in ["```rust", "\u{202E}", "<div>", "[Query]"] {
+            assert!(!code.contains(bad), "{name} contains {bad:?}");
+        }
+        assert!(!code.contains('\r'), "{name} contains a carriage return");
+    }
+    check_golden(&actual, &golden_dir().join("comments/expected"));
 }
 
 /// Where two texts first differ, as `line N` with both versions of that line.
@@ -262,13 +357,13 @@ pub struct StreamsClient {";
     assert!(code.contains(service_docs), "{code}");
     assert!(code.contains("    /// One request, one response.\n    pub async fn unary("));
     assert!(code.contains("    /// One request, one response.\n    fn unary("));
-    // The indented line would be a Markdown code block, i.e. a doctest: the whole comment is
-    // fenced as text instead.
+    // The indented line would be a Markdown code block, i.e. a doctest: it is fenced as
+    // text instead, and the prose around it stays prose.
     let fenced = "\
-    /// ```text
     /// Both directions stream.
     ///
-    ///     indented like a code block
+    /// ```text
+    /// indented like a code block
     /// ```
 ";
     assert_eq!(code.matches(fenced).count(), 2, "{code}");

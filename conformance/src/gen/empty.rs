@@ -24,6 +24,15 @@
 /// of protobuf runtime.
 const _PROTOBUF_VERSION_CHECK: () = ::protobuf::VERSION_3_7_2;
 
+///  An empty message that you can re-use to avoid defining duplicated empty
+///  messages in your project. A typical example is to use it as argument or the
+///  return value of a service API. For instance:
+///
+///  ```text
+///  service Foo {
+///    rpc Bar (grpc.testing.Empty) returns (grpc.testing.Empty) { };
+///  };
+///  ```
 // @@protoc_insertion_point(message:grpc.testing.Empty)
 #[derive(PartialEq,Clone,Default,Debug)]
 pub struct Empty {
@@ -129,7 +138,7 @@ impl ::protobuf::reflect::ProtobufValue for Empty {
 
 static file_descriptor_proto_data: &'static [u8] = b"\
     \n\x18grpc/testing/empty.proto\x12\x0cgrpc.testing\"\x07\n\x05EmptyB*\n\
-    \x1bio.grpc.testing.integrationB\x0bEmptyProtosJ\xba\x07\n\x06\x12\x04\
+    \x1bio.grpc.testing.integrationB\x0bEmptyProtosJ\xc1\x07\n\x06\x12\x04\
     \x0f\0\x1e\x10\n\xbf\x04\n\x01\x0c\x12\x03\x0f\0\x122\xb4\x04\x20Copyrig\
     ht\x202015\x20gRPC\x20authors.\n\n\x20Licensed\x20under\x20the\x20Apache\
     \x20License,\x20Version\x202.0\x20(the\x20\"License\");\n\x20you\x20may\
@@ -144,15 +153,15 @@ static file_descriptor_proto_data: &'static [u8] = b"\
     the\x20specific\x20language\x20governing\x20permissions\x20and\n\x20limi\
     tations\x20under\x20the\x20License.\n\n\x08\n\x01\x02\x12\x03\x11\0\x15\
     \n\x08\n\x01\x08\x12\x03\x13\04\n\t\n\x02\x08\x01\x12\x03\x13\04\n\x08\n\
-    \x01\x08\x12\x03\x14\0,\n\t\n\x02\x08\x08\x12\x03\x14\0,\n\xad\x02\n\x02\
-    \x04\0\x12\x03\x1e\0\x10\x1a\xa1\x02\x20An\x20empty\x20message\x20that\
+    \x01\x08\x12\x03\x14\0,\n\t\n\x02\x08\x08\x12\x03\x14\0,\n\xb4\x02\n\x02\
+    \x04\0\x12\x03\x1e\0\x10\x1a\xa8\x02\x20An\x20empty\x20message\x20that\
     \x20you\x20can\x20re-use\x20to\x20avoid\x20defining\x20duplicated\x20emp\
     ty\n\x20messages\x20in\x20your\x20project.\x20A\x20typical\x20example\
     \x20is\x20to\x20use\x20it\x20as\x20argument\x20or\x20the\n\x20return\x20\
-    value\x20of\x20a\x20service\x20API.\x20For\x20instance:\n\n\x20\x20\x20s\
-    ervice\x20Foo\x20{\n\x20\x20\x20\x20\x20rpc\x20Bar\x20(grpc.testing.Empt\
-    y)\x20returns\x20(grpc.testing.Empty)\x20{\x20};\n\x20\x20\x20};\n\n\n\n\
-    \n\x03\x04\0\x01\x12\x03\x1e\x08\rb\x06proto3\
+    value\x20of\x20a\x20service\x20API.\x20For\x20instance:\n\n\x20```text\n\
+    \x20service\x20Foo\x20{\n\x20\x20\x20rpc\x20Bar\x20(grpc.testing.Empty)\
+    \x20returns\x20(grpc.testing.Empty)\x20{\x20};\n\x20};\n\x20```\n\n\n\n\
+    \x03\x04\0\x01\x12\x03\x1e\x08\rb\x06proto3\
 ";
 
 /// `FileDescriptorProto` object which was a source for this generated file
