@@ -19,7 +19,7 @@ VENV        := conformance/.venv
 # client reaches into grpcio internals for per-message compression, so pin it.
 PYTHON      := $(VENV)/bin/python
 
-.PHONY: all build plugin generate check-generated fmt-check clippy test test-rust example venv deps clean
+.PHONY: all build plugin generate check-generated fmt-check clippy test test-rust example quickstart venv deps clean
 
 all: build
 
@@ -57,11 +57,13 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# System packages the tests need: protoc (check-generated) and gRPC's standard protos.
+# System packages the tests need: protoc (check-generated, the quickstart test), gRPC's
+# standard protos, and npm (the quickstart test installs buf from npm into target/buf).
 # Installs only what is missing, so it is a no-op on a prepared machine.
 deps:
 	@missing=""; \
 	command -v $(PROTOC) >/dev/null 2>&1 || missing="$$missing protobuf-compiler"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	[ -f $(GRPC_PROTO)/grpc/testing/test.proto ] || missing="$$missing grpc-proto"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
@@ -84,6 +86,13 @@ test: deps fmt-check clippy check-generated test-rust interop
 
 example:
 	$(CARGO) run -q -p rgrpc-examples --bin greeter
+
+# The README's quickstart commands, src/main.rs and buf.gen.yaml in fresh `cargo new` crates
+# under the temp dir (edition 2024 and 2021): build without warnings, run one call, clippy
+# -D warnings, and buf generate against protoc. Part of `make test` (cargo test --workspace);
+# nested builds go to target/quickstart, buf to target/buf.
+quickstart: deps
+	$(CARGO) test -p protoc-gen-rgrpc --test quickstart -- --nocapture
 
 # Every interop-spec case both ways against gRPC C-core (grpcio): rgrpc's interop client
 # against grpcio's server and grpcio's client against rgrpc's server; see
