@@ -5,19 +5,12 @@ mod common;
 mod gen;
 
 use std::io::Write;
-use std::time::Duration;
 
 use bytes::Bytes;
-use common::{echo, EchoClient, TestServer};
+use common::{bounded, echo, EchoClient, TestServer};
 use flate2::write::GzEncoder;
 use protobuf::Message;
 use rgrpc_runtime::{Channel, Code, CompressionEncoding, Request};
-
-async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), fut)
-        .await
-        .expect("test timed out")
-}
 
 const ENCODINGS: [CompressionEncoding; 2] =
     [CompressionEncoding::Gzip, CompressionEncoding::Deflate];

@@ -9,16 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{echo, EchoClient, EchoRequest, EchoResponse, EchoServer};
+use common::{bounded, echo, EchoClient, EchoRequest, EchoResponse, EchoServer};
 use gen::echo_rgrpc::Echo;
 use rgrpc_runtime::{Channel, Code, Request, Response, ResponseSender, Server, Status, Streaming};
 use tokio::sync::{mpsc, oneshot};
-
-async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), fut)
-        .await
-        .expect("test timed out")
-}
 
 /// Sets its flag when dropped: proves a handler's future is gone.
 struct OnDrop(Arc<AtomicBool>);

@@ -5,7 +5,7 @@ mod gen;
 
 use std::time::Duration;
 
-use common::{echo, EchoRequest, EchoResponse, Event, TestServer};
+use common::{bounded, echo, EchoRequest, EchoResponse, Event, TestServer};
 use rgrpc_runtime::client;
 use rgrpc_runtime::codec::ProtobufCodec;
 use rgrpc_runtime::{Channel, Code, Request, Status};
@@ -13,12 +13,6 @@ use rgrpc_runtime::{Channel, Code, Request, Status};
 type EchoCodec = ProtobufCodec<EchoRequest, EchoResponse>;
 
 /// Every test gets a hard time limit so a hang fails instead of stalling CI.
-async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), fut)
-        .await
-        .expect("test timed out")
-}
-
 /// The server reports, for call `name`, both that its cancellation fired and that the
 /// handler's future was dropped.
 async fn assert_handler_cancelled(server: &mut TestServer, name: &str) {

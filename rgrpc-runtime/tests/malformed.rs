@@ -9,19 +9,13 @@ use std::future::poll_fn;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{echo, TestServer};
+use common::{bounded, echo, TestServer};
 use h2::client::SendRequest;
 use http::{HeaderMap, StatusCode};
 use protobuf::Message;
 use rgrpc_runtime::{Channel, Code};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), fut)
-        .await
-        .expect("test timed out")
-}
 
 /// What came back for one raw request.
 #[derive(Debug)]

@@ -6,17 +6,11 @@ mod gen;
 
 use std::time::Duration;
 
-use common::{echo, EchoClient, EchoRequest, EchoResponse, EchoServer};
+use common::{bounded, echo, EchoClient, EchoRequest, EchoResponse, EchoServer};
 use gen::echo_rgrpc::Echo;
 use rgrpc_runtime::{
     in_process, Channel, Code, Request, Response, ResponseSender, Server, Status, Streaming,
 };
-
-async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), fut)
-        .await
-        .expect("test timed out")
-}
 
 /// Answers with what it saw of the call: transport, remote address, an extension.
 #[derive(Clone)]

@@ -409,18 +409,8 @@ impl Channel {
             .handshake::<_, Bytes>(io);
         let (send, connection) = match drain.around(handshake).await {
             Ok(Ok(handshake)) => handshake,
-            Ok(Err(e)) => {
-                return Err(Status::connection(
-                    format!("HTTP/2 handshake with {target}: {e}"),
-                    e,
-                ))
-            }
-            Err(e) => {
-                return Err(Status::connection(
-                    format!("HTTP/2 handshake with {target}: {e}"),
-                    e,
-                ))
-            }
+            Ok(Err(e)) => return Err(handshake_failed(target, e)),
+            Err(e) => return Err(handshake_failed(target, e)),
         };
         let target = self.inner.target.clone();
         tokio::spawn(async move {
@@ -476,6 +466,11 @@ impl std::fmt::Debug for Channel {
             .field("target", &self.inner.target)
             .finish_non_exhaustive()
     }
+}
+
+/// A failed HTTP/2 handshake (an h2 or a socket error) as a connection error naming the target.
+fn handshake_failed(target: &str, error: impl std::error::Error + Send + Sync + 'static) -> Status {
+    Status::connection(format!("HTTP/2 handshake with {target}: {error}"), error)
 }
 
 /// Connects to a name in Linux's abstract socket namespace.

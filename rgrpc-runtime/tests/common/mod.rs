@@ -190,6 +190,13 @@ impl Echo for EchoService {
     }
 }
 
+/// Runs a test body with a 30 s bound, so a hang fails the test instead of stalling CI.
+pub async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .expect("test timed out")
+}
+
 /// A running Echo server on a free loopback port; shuts down when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
