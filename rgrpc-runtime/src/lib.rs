@@ -15,12 +15,11 @@
 
 pub mod cancel;
 pub mod client;
-mod coalesce;
 pub mod codec;
 pub mod codegen;
 pub mod defaults;
+mod error;
 pub mod metadata;
-mod outbox;
 mod request;
 mod response;
 pub mod server;
@@ -33,6 +32,7 @@ mod wire;
 pub use cancel::Cancellation;
 pub use client::{Channel, ChannelBuilder, ClientStreamingCall, RequestSender};
 pub use codec::CompressionEncoding;
+pub use error::Error;
 pub use metadata::MetadataMap;
 pub use request::{IntoRequest, Request};
 pub use response::Response;

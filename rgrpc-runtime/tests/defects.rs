@@ -361,9 +361,16 @@ async fn errors_say_who_decided_them() {
         let err = Channel::connect(&format!("http://{addr}"))
             .await
             .unwrap_err();
-        assert_eq!(err.code(), Code::Unavailable);
-        assert!(err.is_connection_error() && !err.is_from_peer(), "{err:?}");
-        assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+        assert!(err.is_connect() && !err.is_invalid_target(), "{err:?}");
+        let status = err.status().expect("a connect error carries its status");
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(
+            status.is_connection_error() && !status.is_from_peer(),
+            "{err:?}"
+        );
+        // The status is the source, and the I/O error is under it.
+        let source = std::error::Error::source(&err).expect("source");
+        assert!(source.source().is_some(), "{err:?}");
     })
     .await
 }

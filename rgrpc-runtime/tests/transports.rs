@@ -274,6 +274,11 @@ async fn in_process_runs_the_full_path() {
 async fn bad_unix_targets_are_refused() {
     for bad in ["unix:", "unix://relative/path", "unix://"] {
         let err = Channel::builder(bad).connect_lazy().expect_err(bad);
-        assert_eq!(err.code(), Code::InvalidArgument, "{bad}: {err:?}");
+        assert!(err.is_invalid_target(), "{bad}: {err:?}");
+        assert_eq!(
+            rgrpc_runtime::Status::from(err).code(),
+            Code::InvalidArgument,
+            "{bad}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 mod call;
 mod channel;
 mod sender;
+mod target;
 
 pub use call::ClientStreamingCall;
 pub use call::{client_streaming, server_streaming, streaming, unary};

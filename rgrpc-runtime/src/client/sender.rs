@@ -10,7 +10,7 @@ use h2::SendStream;
 use tokio::time::Instant;
 
 use crate::codec::CompressionEncoding;
-use crate::outbox::Outbox;
+use crate::transport::outbox::Outbox;
 use crate::Status;
 
 /// Appends one framed message to a buffer.

@@ -10,11 +10,12 @@ use h2::server::SendResponse;
 use h2::SendStream;
 use http::HeaderMap;
 
-use super::call::Compression;
+use super::accepted::Compression;
+use super::guard::{deadline_status, panic_status, Closed, Outcome};
 use crate::codec::CompressionEncoding;
 use crate::metadata::names;
 use crate::metadata::MetadataMap;
-use crate::outbox::Outbox;
+use crate::transport::outbox::Outbox;
 use crate::wire::{self, response_head};
 use crate::Status;
 
@@ -39,29 +40,6 @@ pub(crate) struct Outbound {
 }
 
 pub(crate) type SharedOutbound = Arc<Mutex<Outbound>>;
-
-/// Why a call's response side takes no more messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Closed {
-    /// The client reset the stream or the connection failed.
-    ClientGone,
-    /// The call's deadline passed.
-    Deadline,
-    /// The handler returned; a sender it left behind is too late.
-    Finished,
-}
-
-impl Closed {
-    fn status(self) -> Status {
-        match self {
-            Closed::ClientGone => Status::cancelled("the call has ended; the client went away"),
-            Closed::Deadline => {
-                Status::deadline_exceeded("the call has ended; its deadline passed")
-            }
-            Closed::Finished => Status::cancelled("the call has ended; its handler returned"),
-        }
-    }
-}
 
 pub(crate) fn lock(out: &SharedOutbound) -> std::sync::MutexGuard<'_, Outbound> {
     out.lock().unwrap_or_else(|e| e.into_inner())
@@ -253,5 +231,15 @@ impl<T> ResponseSender<T> {
 impl<T> fmt::Debug for ResponseSender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseSender").finish_non_exhaustive()
+    }
+}
+
+/// Ends a server-streaming or bidirectional call the way its work ended.
+pub(crate) fn finish_streaming(out: &SharedOutbound, outcome: Outcome<Result<(), Status>>) {
+    match outcome {
+        Outcome::Done(result) => lock(out).finish(result, Closed::Finished),
+        Outcome::DeadlineExceeded => lock(out).finish(Err(deadline_status()), Closed::Deadline),
+        Outcome::Panicked => lock(out).finish(Err(panic_status()), Closed::Finished),
+        Outcome::Reset => {}
     }
 }

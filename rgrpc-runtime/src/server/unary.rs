@@ -17,7 +17,9 @@ use http::HeaderMap;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use super::call::{finish_unary, poll_caught, Compression, Outcome, ServerCall};
+use super::accepted::{Accepted, Compression};
+use super::guard::{poll_caught, Outcome};
+use super::respond::finish_unary;
 use crate::cancel::Cancellation;
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
@@ -123,7 +125,7 @@ where
     F: FnOnce(Request<C::Decode>) -> Fut,
     Fut: Future<Output = Result<Response<C::Encode>, Status>>,
 {
-    pub(super) fn new(call: ServerCall, handler: F) -> Self {
+    pub(super) fn new(call: Accepted, handler: F) -> Self {
         UnaryCall {
             stage: Stage::Reading {
                 read: SingleRead::new(call.body, call.max_receive),

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, CONTENT_TYPE, TE, USER_AGENT};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
@@ -126,6 +127,45 @@ pub(crate) fn parse_request(method: &Method, headers: &HeaderMap) -> Result<Call
         encoding,
         accepted: Accepted::parse(head.accept_encoding),
     })
+}
+
+/// A gRPC request head (PROTOCOL-HTTP2, "Requests"): `POST` to `path` on `authority`,
+/// carrying the call's metadata in `headers`, its remaining time as `grpc-timeout`, and the
+/// request encoding.
+pub(crate) fn request_head(
+    scheme: &Scheme,
+    authority: &Authority,
+    path: &'static str,
+    mut headers: HeaderMap,
+    user_agent: &HeaderValue,
+    encoding: Option<CompressionEncoding>,
+    timeout: Option<Duration>,
+) -> Result<http::Request<()>, Status> {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(scheme.clone());
+    parts.authority = Some(authority.clone());
+    parts.path_and_query = Some(PathAndQuery::from_static(path));
+    let uri = Uri::from_parts(parts)
+        .map_err(|e| Status::internal(format!("invalid method path {path:?}: {e}")))?;
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(TE, HeaderValue::from_static("trailers"));
+    headers.insert(USER_AGENT, user_agent.clone());
+    headers.insert(
+        names::GRPC_ACCEPT_ENCODING,
+        HeaderValue::from_static(ACCEPT_ENCODING),
+    );
+    if let Some(encoding) = encoding {
+        headers.insert(names::GRPC_ENCODING, encoding.header_value());
+    }
+    if let Some(timeout) = timeout {
+        headers.insert(names::GRPC_TIMEOUT, timeout::format(timeout));
+    }
+    let mut request = http::Request::new(());
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri;
+    *request.version_mut() = http::Version::HTTP_2;
+    *request.headers_mut() = headers;
+    Ok(request)
 }
 
 /// A `200 OK` gRPC response head carrying `headers`.

@@ -9,7 +9,7 @@ mod trailers;
 
 pub(crate) use crate::metadata::names;
 pub(crate) use headers::{
-    parse_request, parse_response_head, response_head, trailers_only, ResponseHead,
+    parse_request, parse_response_head, request_head, response_head, trailers_only, ResponseHead,
 };
 #[cfg(test)]
 pub(crate) use trailers::percent_encode;

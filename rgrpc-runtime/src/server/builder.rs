@@ -1,0 +1,212 @@
+//! [`ServerBuilder`]: services and options, then a bound [`Server`].
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::DuplexStream;
+use tokio::net::{TcpListener, ToSocketAddrs, UnixListener};
+use tokio::sync::mpsc;
+
+use super::config::Config;
+use super::dispatch::{CallTracker, Shared};
+use super::router::{Router, Service};
+use super::server::{Listener, Server};
+use crate::codec::CompressionEncoding;
+use crate::defaults;
+use crate::transport::server::Settings;
+use crate::transport::Peer;
+
+/// Collects services and options, then binds a [`Server`].
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use rgrpc_runtime::Server;
+///
+/// let server = Server::builder()
+///     // .add_service(GreeterServer::new(MyGreeter))
+///     .bind("127.0.0.1:50051")
+///     .await?;
+/// server.serve_with_shutdown(async { let _ = tokio::signal::ctrl_c().await; }).await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ServerBuilder {
+    router: Router,
+    config: Config,
+    /// A service name registered twice; reported by `bind`.
+    duplicate: Option<&'static str>,
+    remove_stale_socket: bool,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Starts building a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            router: Router::default(),
+            duplicate: None,
+            remove_stale_socket: false,
+            config: Config {
+                http2: Settings {
+                    max_concurrent_streams: Some(defaults::SERVER_MAX_CONCURRENT_STREAMS),
+                    initial_stream_window: defaults::SERVER_STREAM_WINDOW,
+                    initial_connection_window: defaults::SERVER_CONNECTION_WINDOW,
+                    max_frame_size: defaults::MAX_FRAME_SIZE,
+                    handshake_timeout: defaults::HANDSHAKE_TIMEOUT,
+                },
+                max_receive_message_size: defaults::MAX_RECEIVE_MESSAGE_SIZE,
+                shutdown_grace: defaults::SHUTDOWN_GRACE,
+                send_compressed: None,
+            },
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// Registers a service; calls are routed to it by its fully-qualified name.
+    ///
+    /// Registering two services with one name is an error, reported by [`ServerBuilder::bind`]
+    /// (and `serve`), so the mistake cannot silently drop a service.
+    pub fn add_service(mut self, service: impl Service) -> Self {
+        if let Err(name) = self.router.add(Arc::new(service)) {
+            self.duplicate.get_or_insert(name);
+        }
+        self
+    }
+
+    /// The largest request message accepted; larger ones fail with `RESOURCE_EXHAUSTED`.
+    /// Default [`defaults::MAX_RECEIVE_MESSAGE_SIZE`].
+    pub fn max_receive_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_receive_message_size = bytes;
+        self
+    }
+
+    /// Limits concurrent calls per connection (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`);
+    /// default [`defaults::SERVER_MAX_CONCURRENT_STREAMS`].
+    pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
+        self.config.http2.max_concurrent_streams = Some(streams);
+        self
+    }
+
+    /// The HTTP/2 flow-control window per stream (default [`defaults::SERVER_STREAM_WINDOW`]).
+    pub fn initial_stream_window_size(mut self, bytes: u32) -> Self {
+        self.config.http2.initial_stream_window = bytes;
+        self
+    }
+
+    /// The HTTP/2 flow-control window per connection (default
+    /// [`defaults::SERVER_CONNECTION_WINDOW`]).
+    pub fn initial_connection_window_size(mut self, bytes: u32) -> Self {
+        self.config.http2.initial_connection_window = bytes;
+        self
+    }
+
+    /// The largest HTTP/2 frame clients may send (default [`defaults::MAX_FRAME_SIZE`]).
+    pub fn max_frame_size(mut self, bytes: u32) -> Self {
+        self.config.http2.max_frame_size = bytes;
+        self
+    }
+
+    /// How long a graceful shutdown waits for in-flight calls before stopping them and closing
+    /// connections (default [`defaults::SHUTDOWN_GRACE`]).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
+    /// How long a new connection may take to complete the HTTP/2 handshake before it is
+    /// closed (default [`defaults::HANDSHAKE_TIMEOUT`]).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.http2.handshake_timeout = timeout;
+        self
+    }
+
+    /// Compresses responses of every service with `encoding` when the client accepts it
+    /// (per service: [`super::SendCompressed`]). Requests in gzip and deflate are always
+    /// accepted.
+    pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+        self.config.send_compressed = Some(encoding);
+        self
+    }
+
+    /// Binds the listening socket. Fails with `InvalidInput` if two services share a name.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
+        self.check()?;
+        let listener = TcpListener::bind(addr).await?;
+        self.with_listener(listener)
+    }
+
+    /// Binds a Unix domain socket at `path`. A file already there is an error (as for any
+    /// bind) unless [`ServerBuilder::remove_stale_socket`] was set, in which case a socket
+    /// file left by an earlier run is removed first (never a regular file).
+    pub fn bind_unix(self, path: impl AsRef<std::path::Path>) -> io::Result<Server> {
+        self.check()?;
+        let path = path.as_ref();
+        if self.remove_stale_socket {
+            use std::os::unix::fs::FileTypeExt;
+            match std::fs::symlink_metadata(path) {
+                Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
+                _ => {}
+            }
+        }
+        let listener = UnixListener::bind(path)?;
+        let peer = Arc::new(Peer::unix(Some(path.to_owned())));
+        self.into_server(Listener::Unix(listener, peer))
+    }
+
+    /// Before [`ServerBuilder::bind_unix`], remove a socket file left at the path by an earlier
+    /// run (default: no, binding over an existing file fails).
+    pub fn remove_stale_socket(mut self, remove: bool) -> Self {
+        self.remove_stale_socket = remove;
+        self
+    }
+
+    pub(crate) fn bind_in_process(
+        self,
+        incoming: mpsc::UnboundedReceiver<DuplexStream>,
+    ) -> io::Result<Server> {
+        self.check()?;
+        self.into_server(Listener::InProcess(incoming, Arc::new(Peer::in_process())))
+    }
+
+    /// Uses an already-bound listener. Fails with `InvalidInput` if two services share a
+    /// name.
+    pub fn with_listener(self, listener: TcpListener) -> io::Result<Server> {
+        self.check()?;
+        self.into_server(Listener::Tcp(listener))
+    }
+
+    fn into_server(self, listener: Listener) -> io::Result<Server> {
+        Ok(Server::new(
+            listener,
+            Shared {
+                router: self.router,
+                config: self.config,
+                calls: CallTracker::default(),
+            },
+        ))
+    }
+
+    fn check(&self) -> io::Result<()> {
+        match self.duplicate {
+            Some(name) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("service {name} was added twice"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Binds `addr` and serves until the process ends.
+    pub async fn serve(self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        self.bind(addr).await?.serve().await
+    }
+}

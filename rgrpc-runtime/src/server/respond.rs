@@ -1,0 +1,59 @@
+//! Answering a unary or client-streaming call: its single response, or its status.
+
+use bytes::{Bytes, BytesMut};
+use h2::server::SendResponse;
+
+use super::accepted::Compression;
+use super::guard::{deadline_status, panic_status, Outcome};
+use crate::codec::{framing, Codec};
+use crate::metadata::names;
+use crate::wire::{self, response_head};
+use crate::{Response, Status};
+
+/// Sends the single response, or the status, of a unary or client-streaming call.
+pub(crate) fn finish_unary<C: Codec>(
+    respond: &mut SendResponse<Bytes>,
+    outcome: Outcome<Result<Response<C::Encode>, Status>>,
+    compression: Compression,
+) {
+    match outcome {
+        Outcome::Done(Ok(response)) => send_unary::<C>(respond, response, compression),
+        Outcome::Done(Err(status)) => send_trailers_only(respond, &status),
+        Outcome::DeadlineExceeded => send_trailers_only(respond, &deadline_status()),
+        Outcome::Panicked => send_trailers_only(respond, &panic_status()),
+        Outcome::Reset => {}
+    }
+}
+
+fn send_unary<C: Codec>(
+    respond: &mut SendResponse<Bytes>,
+    response: Response<C::Encode>,
+    compression: Compression,
+) {
+    let encoding = compression.response(response.compress());
+    let (message, metadata, trailers) = response.into_parts();
+    let frame = match framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding) {
+        Ok(frame) => frame,
+        Err(status) => return send_trailers_only(respond, &status),
+    };
+    let mut headers = metadata.into_outgoing();
+    if let Some(encoding) = encoding {
+        headers.insert(names::GRPC_ENCODING, encoding.header_value());
+    }
+    let Ok(mut stream) = respond.send_response(response_head(headers), false) else {
+        return;
+    };
+    // The whole message is already in memory; h2 sends it as the window allows.
+    if stream.send_data(frame, false).is_err() {
+        return;
+    }
+    let mut trailers = trailers.into_outgoing();
+    wire::write_ok(&mut trailers);
+    let _ = stream.send_trailers(trailers);
+}
+
+/// A response that is only a HEADERS frame with END_STREAM, carrying the status
+/// (PROTOCOL-HTTP2, "Trailers-Only").
+pub(crate) fn send_trailers_only(respond: &mut SendResponse<Bytes>, status: &Status) {
+    let _ = respond.send_response(wire::trailers_only(status), true);
+}
