@@ -13,6 +13,9 @@ use crate::options::Options;
 struct Method<'a> {
     proto: &'a MethodDescriptorProto,
     rust_name: proc_macro2::Ident,
+    /// Its descriptor's name, `SAY_HELLO`, and the descriptor, `GreeterMethods::SAY_HELLO`.
+    constant: proc_macro2::Ident,
+    descriptor: TokenStream,
     path: String,
     input: TokenStream,
     output: TokenStream,
@@ -35,6 +38,9 @@ pub fn generate(
     let methods = methods(file, index, service, &full_name, types)?;
     let service_docs = docs(file, &[6, index as i32]);
     let mut out = TokenStream::new();
+    if options.client || options.server {
+        out.extend(descriptors(service, &full_name, &methods));
+    }
     if options.client {
         out.extend(client(service, &full_name, &service_docs, &methods));
     }
@@ -60,6 +66,7 @@ fn methods<'a>(
     // `self_`, and `Self_`): keep the first, number the rest, in declaration order so output
     // is deterministic. Escaped names are compared, since those are what collide.
     let escaped = |name: &str| ident(name).to_string().trim_start_matches("r#").to_owned();
+    let holder = methods_ident(service);
     let mut methods = Vec::new();
     for (i, proto) in service.method.iter().enumerate() {
         let base = names::method_name(proto.name());
@@ -73,8 +80,11 @@ fn methods<'a>(
         taken.insert(escaped(&name));
         let input = rust_type(types, proto.input_type())?;
         let output = rust_type(types, proto.output_type())?;
+        let constant = format_ident!("{}", escaped(&name).to_uppercase());
         methods.push(Method {
             proto,
+            descriptor: quote!(#holder::#constant),
+            constant,
             rust_name: ident(&name),
             path: format!("/{full_name}/{}", proto.name()),
             input,
@@ -126,6 +136,57 @@ fn separator(docs: &TokenStream) -> TokenStream {
     }
 }
 
+/// `GreeterMethods`: the holder of a service's method descriptors.
+fn methods_ident(service: &ServiceDescriptorProto) -> proc_macro2::Ident {
+    format_ident!(
+        "{}Methods",
+        ident(service.name()).to_string().trim_start_matches("r#")
+    )
+}
+
+/// One `rgrpc::Method` constant per method, shared by the client and the server, so both
+/// name `ProtobufCodec<Request, Response>` in the same order.
+fn descriptors(
+    service: &ServiceDescriptorProto,
+    full_name: &str,
+    methods: &[Method],
+) -> TokenStream {
+    let holder = methods_ident(service);
+    let summary = format!(
+        " The methods of `{full_name}`, one descriptor each, used by its client and its server."
+    );
+    let constants = methods.iter().map(|m| {
+        let Method {
+            constant,
+            path,
+            input,
+            output,
+            ..
+        } = m;
+        let doc = format!(" `{path}`.");
+        let kind = match (m.proto.client_streaming(), m.proto.server_streaming()) {
+            (false, false) => quote!(Unary),
+            (false, true) => quote!(ServerStreaming),
+            (true, false) => quote!(ClientStreaming),
+            (true, true) => quote!(BidiStreaming),
+        };
+        quote! {
+            #[doc = #doc]
+            pub const #constant: rgrpc::Method<rgrpc::ProtobufCodec<#input, #output>> =
+                rgrpc::Method::new(#path, rgrpc::MethodKind::#kind);
+        }
+    });
+    quote! {
+        #[doc = #summary]
+        #[derive(Clone, Copy, Debug)]
+        pub struct #holder;
+
+        impl #holder {
+            #(#constants)*
+        }
+    }
+}
+
 fn client(
     service: &ServiceDescriptorProto,
     full_name: &str,
@@ -141,7 +202,7 @@ fn client(
     let calls = methods.iter().map(|m| {
         let Method {
             rust_name,
-            path,
+            descriptor,
             input,
             output,
             docs,
@@ -149,7 +210,6 @@ fn client(
         } = m;
         let deprecated = m.deprecated.then(|| quote!(#[deprecated]));
         let gap = separator(docs);
-        let codec = quote!(rgrpc::ProtobufCodec<#input, #output>);
         match (m.proto.client_streaming(), m.proto.server_streaming()) {
             (false, false) => quote! {
                 #docs
@@ -158,7 +218,7 @@ fn client(
                     &self,
                     request: impl rgrpc::IntoRequest<#input>,
                 ) -> Result<rgrpc::Response<#output>, rgrpc::Status> {
-                    rgrpc::unary::<#codec>(&self.channel, #path, request.into_request()).await
+                    rgrpc::unary(&self.channel, &#descriptor, request.into_request()).await
                 }
             },
             (false, true) => quote! {
@@ -168,7 +228,7 @@ fn client(
                     &self,
                     request: impl rgrpc::IntoRequest<#input>,
                 ) -> Result<rgrpc::Streaming<#output>, rgrpc::Status> {
-                    rgrpc::server_streaming::<#codec>(&self.channel, #path, request.into_request())
+                    rgrpc::server_streaming(&self.channel, &#descriptor, request.into_request())
                         .await
                 }
             },
@@ -181,7 +241,7 @@ fn client(
                     &self,
                     request: impl rgrpc::IntoRequest<()>,
                 ) -> Result<rgrpc::ClientStreamingCall<#input, #output>, rgrpc::Status> {
-                    rgrpc::client_streaming::<#codec>(&self.channel, #path, request.into_request())
+                    rgrpc::client_streaming(&self.channel, &#descriptor, request.into_request())
                         .await
                 }
             },
@@ -194,7 +254,7 @@ fn client(
                     &self,
                     request: impl rgrpc::IntoRequest<()>,
                 ) -> Result<(rgrpc::RequestSender<#input>, rgrpc::Streaming<#output>), rgrpc::Status> {
-                    rgrpc::streaming::<#codec>(&self.channel, #path, request.into_request()).await
+                    rgrpc::streaming(&self.channel, &#descriptor, request.into_request()).await
                 }
             },
         }
@@ -284,30 +344,28 @@ fn server(
     let arms = methods.iter().map(|m| {
         let Method {
             rust_name,
-            input,
-            output,
+            descriptor,
             ..
         } = m;
         let proto_name = m.proto.name();
-        let codec = quote!(rgrpc::ProtobufCodec<#output, #input>);
         let run = match (m.proto.client_streaming(), m.proto.server_streaming()) {
             (false, false) => quote! {
-                call.unary::<#codec, _, _>(move |request| async move {
+                call.unary(&#descriptor, move |request| async move {
                     <T as #trait_name>::#rust_name(&inner, request).await
                 })
             },
             (false, true) => quote! {
-                call.server_streaming::<#codec, _, _>(move |request, responses| async move {
+                call.server_streaming(&#descriptor, move |request, responses| async move {
                     <T as #trait_name>::#rust_name(&inner, request, responses).await
                 })
             },
             (true, false) => quote! {
-                call.client_streaming::<#codec, _, _>(move |request| async move {
+                call.client_streaming(&#descriptor, move |request| async move {
                     <T as #trait_name>::#rust_name(&inner, request).await
                 })
             },
             (true, true) => quote! {
-                call.streaming::<#codec, _, _>(move |request, responses| async move {
+                call.streaming(&#descriptor, move |request, responses| async move {
                     <T as #trait_name>::#rust_name(&inner, request, responses).await
                 })
             },

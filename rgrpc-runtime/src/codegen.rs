@@ -12,3 +12,4 @@ pub use crate::{
     Channel, ClientStreamingCall, IntoRequest, Request, RequestSender, Response, ResponseSender,
     Status, Streaming,
 };
+pub use crate::{Method, MethodKind};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{bounded, echo, EchoRequest, EchoResponse, Event, TestServer};
 use rgrpc_runtime::client;
 use rgrpc_runtime::codec::ProtobufCodec;
-use rgrpc_runtime::{Channel, Code, Request, Status};
+use rgrpc_runtime::{Channel, Code, Method, MethodKind, Request, Status};
 
 type EchoCodec = ProtobufCodec<EchoRequest, EchoResponse>;
 
@@ -203,9 +203,13 @@ async fn server_side_deadline_without_client_enforcement() {
         req.sleep_ms = 5_000;
         let mut request = Request::new(req);
         request.set_timeout(Duration::from_millis(100));
-        let err = client::unary::<EchoCodec>(&channel, "/rgrpc.test.Echo/Unary", request)
-            .await
-            .unwrap_err();
+        let err = client::unary(
+            &channel,
+            &Method::<EchoCodec>::new("/rgrpc.test.Echo/Unary", MethodKind::Unary),
+            request,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.code(), Code::DeadlineExceeded);
     })
     .await
@@ -247,21 +251,28 @@ async fn unknown_method_and_service_are_unimplemented() {
     bounded(async {
         let server = TestServer::start().await;
         let channel = Channel::connect(&server.uri()).await.unwrap();
-        let err =
-            client::unary::<EchoCodec>(&channel, "/rgrpc.test.Echo/Nope", Request::new(echo("x")))
-                .await
-                .unwrap_err();
+        let err = client::unary(
+            &channel,
+            &Method::<EchoCodec>::new("/rgrpc.test.Echo/Nope", MethodKind::Unary),
+            Request::new(echo("x")),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.code(), Code::Unimplemented);
         assert!(err.message().contains("Nope"), "{err:?}");
-        let err = client::unary::<EchoCodec>(&channel, "/no.Such/Method", Request::new(echo("x")))
-            .await
-            .unwrap_err();
+        let err = client::unary(
+            &channel,
+            &Method::<EchoCodec>::new("/no.Such/Method", MethodKind::Unary),
+            Request::new(echo("x")),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.code(), Code::Unimplemented);
         assert!(err.message().contains("no.Such"), "{err:?}");
         // Streaming shapes get the same answer.
-        let mut stream = client::server_streaming::<EchoCodec>(
+        let mut stream = client::server_streaming(
             &channel,
-            "/no.Such/Method",
+            &Method::<EchoCodec>::new("/no.Such/Method", MethodKind::ServerStreaming),
             Request::new(echo("x")),
         )
         .await
@@ -426,10 +437,13 @@ async fn early_server_status_wins_over_the_send_race() {
         let server = TestServer::start().await;
         for _ in 0..3000 {
             let channel = Channel::connect(&server.uri()).await.unwrap();
-            let err =
-                client::unary::<EchoCodec>(&channel, "/no.Such/Method", Request::new(echo("x")))
-                    .await
-                    .unwrap_err();
+            let err = client::unary(
+                &channel,
+                &Method::<EchoCodec>::new("/no.Such/Method", MethodKind::Unary),
+                Request::new(echo("x")),
+            )
+            .await
+            .unwrap_err();
             assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
         }
     })

@@ -4,6 +4,34 @@
 
 use ::rgrpc_runtime::codegen as rgrpc;
 
+/// The methods of `bench.Bench`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchMethods;
+impl BenchMethods {
+    /// `/bench.Bench/Unary`.
+    pub const UNARY: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::bench::Payload, super::bench::Payload>,
+    > = rgrpc::Method::new("/bench.Bench/Unary", rgrpc::MethodKind::Unary);
+    /// `/bench.Bench/ServerStream`.
+    pub const SERVER_STREAM: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::bench::StreamRequest, super::bench::Payload>,
+    > = rgrpc::Method::new(
+        "/bench.Bench/ServerStream",
+        rgrpc::MethodKind::ServerStreaming,
+    );
+    /// `/bench.Bench/ClientStream`.
+    pub const CLIENT_STREAM: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::bench::Payload, super::bench::Payload>,
+    > = rgrpc::Method::new(
+        "/bench.Bench/ClientStream",
+        rgrpc::MethodKind::ClientStreaming,
+    );
+    /// `/bench.Bench/BidiEcho`.
+    pub const BIDI_ECHO: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::bench::Payload, super::bench::Payload>,
+    > = rgrpc::Method::new("/bench.Bench/BidiEcho", rgrpc::MethodKind::BidiStreaming);
+}
+
 /// A client for `bench.Bench`.
 #[derive(Clone, Debug)]
 pub struct BenchClient {
@@ -26,10 +54,7 @@ impl BenchClient {
         &self,
         request: impl rgrpc::IntoRequest<super::bench::Payload>,
     ) -> Result<rgrpc::Response<super::bench::Payload>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::bench::Payload, super::bench::Payload>,
-        >(&self.channel, "/bench.Bench/Unary", request.into_request())
-            .await
+        rgrpc::unary(&self.channel, &BenchMethods::UNARY, request.into_request()).await
     }
 
     /// Streams `count` payloads of `size` bytes.
@@ -37,9 +62,11 @@ impl BenchClient {
         &self,
         request: impl rgrpc::IntoRequest<super::bench::StreamRequest>,
     ) -> Result<rgrpc::Streaming<super::bench::Payload>, rgrpc::Status> {
-        rgrpc::server_streaming::<
-            rgrpc::ProtobufCodec<super::bench::StreamRequest, super::bench::Payload>,
-        >(&self.channel, "/bench.Bench/ServerStream", request.into_request())
+        rgrpc::server_streaming(
+                &self.channel,
+                &BenchMethods::SERVER_STREAM,
+                request.into_request(),
+            )
             .await
     }
 
@@ -53,9 +80,11 @@ impl BenchClient {
         rgrpc::ClientStreamingCall<super::bench::Payload, super::bench::Payload>,
         rgrpc::Status,
     > {
-        rgrpc::client_streaming::<
-            rgrpc::ProtobufCodec<super::bench::Payload, super::bench::Payload>,
-        >(&self.channel, "/bench.Bench/ClientStream", request.into_request())
+        rgrpc::client_streaming(
+                &self.channel,
+                &BenchMethods::CLIENT_STREAM,
+                request.into_request(),
+            )
             .await
     }
 
@@ -72,9 +101,7 @@ impl BenchClient {
         ),
         rgrpc::Status,
     > {
-        rgrpc::streaming::<
-            rgrpc::ProtobufCodec<super::bench::Payload, super::bench::Payload>,
-        >(&self.channel, "/bench.Bench/BidiEcho", request.into_request())
+        rgrpc::streaming(&self.channel, &BenchMethods::BIDI_ECHO, request.into_request())
             .await
     }
 }
@@ -144,55 +171,39 @@ impl<T: Bench> rgrpc::Service for BenchServer<T> {
         match method {
             "Unary" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::bench::Payload,
-                            super::bench::Payload,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Bench>::unary(&inner, request).await
-                })
+                call.unary(
+                    &BenchMethods::UNARY,
+                    move |request| async move {
+                        <T as Bench>::unary(&inner, request).await
+                    },
+                )
             }
             "ServerStream" => {
                 let inner = self.inner.clone();
-                call.server_streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::bench::Payload,
-                            super::bench::StreamRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as Bench>::server_stream(&inner, request, responses).await
-                })
+                call.server_streaming(
+                    &BenchMethods::SERVER_STREAM,
+                    move |request, responses| async move {
+                        <T as Bench>::server_stream(&inner, request, responses).await
+                    },
+                )
             }
             "ClientStream" => {
                 let inner = self.inner.clone();
-                call.client_streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::bench::Payload,
-                            super::bench::Payload,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Bench>::client_stream(&inner, request).await
-                })
+                call.client_streaming(
+                    &BenchMethods::CLIENT_STREAM,
+                    move |request| async move {
+                        <T as Bench>::client_stream(&inner, request).await
+                    },
+                )
             }
             "BidiEcho" => {
                 let inner = self.inner.clone();
-                call.streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::bench::Payload,
-                            super::bench::Payload,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as Bench>::bidi_echo(&inner, request, responses).await
-                })
+                call.streaming(
+                    &BenchMethods::BIDI_ECHO,
+                    move |request, responses| async move {
+                        <T as Bench>::bidi_echo(&inner, request, responses).await
+                    },
+                )
             }
             _ => call.unimplemented("bench.Bench", method),
         }

@@ -4,6 +4,86 @@
 
 use ::rgrpc_runtime::codegen as rgrpc;
 
+/// The methods of `grpc.testing.TestService`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct TestServiceMethods;
+impl TestServiceMethods {
+    /// `/grpc.testing.TestService/EmptyCall`.
+    pub const EMPTY_CALL: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
+    > = rgrpc::Method::new(
+        "/grpc.testing.TestService/EmptyCall",
+        rgrpc::MethodKind::Unary,
+    );
+    /// `/grpc.testing.TestService/UnaryCall`.
+    pub const UNARY_CALL: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::messages::SimpleRequest,
+            super::messages::SimpleResponse,
+        >,
+    > = rgrpc::Method::new(
+        "/grpc.testing.TestService/UnaryCall",
+        rgrpc::MethodKind::Unary,
+    );
+    /// `/grpc.testing.TestService/CacheableUnaryCall`.
+    pub const CACHEABLE_UNARY_CALL: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::messages::SimpleRequest,
+            super::messages::SimpleResponse,
+        >,
+    > = rgrpc::Method::new(
+        "/grpc.testing.TestService/CacheableUnaryCall",
+        rgrpc::MethodKind::Unary,
+    );
+    /// `/grpc.testing.TestService/StreamingOutputCall`.
+    pub const STREAMING_OUTPUT_CALL: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::messages::StreamingOutputCallRequest,
+            super::messages::StreamingOutputCallResponse,
+        >,
+    > = rgrpc::Method::new(
+        "/grpc.testing.TestService/StreamingOutputCall",
+        rgrpc::MethodKind::ServerStreaming,
+    );
+    /// `/grpc.testing.TestService/StreamingInputCall`.
+    pub const STREAMING_INPUT_CALL: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::messages::StreamingInputCallRequest,
+            super::messages::StreamingInputCallResponse,
+        >,
+    > = rgrpc::Method::new(
+        "/grpc.testing.TestService/StreamingInputCall",
+        rgrpc::MethodKind::ClientStreaming,
+    );
+    /// `/grpc.testing.TestService/FullDuplexCall`.
+    pub const FULL_DUPLEX_CALL: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::messages::StreamingOutputCallRequest,
+            super::messages::StreamingOutputCallResponse,
+        >,
+    > = rgrpc::Method::new(
+        "/grpc.testing.TestService/FullDuplexCall",
+        rgrpc::MethodKind::BidiStreaming,
+    );
+    /// `/grpc.testing.TestService/HalfDuplexCall`.
+    pub const HALF_DUPLEX_CALL: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::messages::StreamingOutputCallRequest,
+            super::messages::StreamingOutputCallResponse,
+        >,
+    > = rgrpc::Method::new(
+        "/grpc.testing.TestService/HalfDuplexCall",
+        rgrpc::MethodKind::BidiStreaming,
+    );
+    /// `/grpc.testing.TestService/UnimplementedCall`.
+    pub const UNIMPLEMENTED_CALL: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
+    > = rgrpc::Method::new(
+        "/grpc.testing.TestService/UnimplementedCall",
+        rgrpc::MethodKind::Unary,
+    );
+}
+
 /// A client for `grpc.testing.TestService`.
 ///
 /// A simple service to test the various types of RPCs and experiment with
@@ -29,9 +109,11 @@ impl TestServiceClient {
         &self,
         request: impl rgrpc::IntoRequest<super::empty::Empty>,
     ) -> Result<rgrpc::Response<super::empty::Empty>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
-        >(&self.channel, "/grpc.testing.TestService/EmptyCall", request.into_request())
+        rgrpc::unary(
+                &self.channel,
+                &TestServiceMethods::EMPTY_CALL,
+                request.into_request(),
+            )
             .await
     }
 
@@ -40,12 +122,11 @@ impl TestServiceClient {
         &self,
         request: impl rgrpc::IntoRequest<super::messages::SimpleRequest>,
     ) -> Result<rgrpc::Response<super::messages::SimpleResponse>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<
-                super::messages::SimpleRequest,
-                super::messages::SimpleResponse,
-            >,
-        >(&self.channel, "/grpc.testing.TestService/UnaryCall", request.into_request())
+        rgrpc::unary(
+                &self.channel,
+                &TestServiceMethods::UNARY_CALL,
+                request.into_request(),
+            )
             .await
     }
 
@@ -56,14 +137,9 @@ impl TestServiceClient {
         &self,
         request: impl rgrpc::IntoRequest<super::messages::SimpleRequest>,
     ) -> Result<rgrpc::Response<super::messages::SimpleResponse>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<
-                super::messages::SimpleRequest,
-                super::messages::SimpleResponse,
-            >,
-        >(
+        rgrpc::unary(
                 &self.channel,
-                "/grpc.testing.TestService/CacheableUnaryCall",
+                &TestServiceMethods::CACHEABLE_UNARY_CALL,
                 request.into_request(),
             )
             .await
@@ -78,14 +154,9 @@ impl TestServiceClient {
         rgrpc::Streaming<super::messages::StreamingOutputCallResponse>,
         rgrpc::Status,
     > {
-        rgrpc::server_streaming::<
-            rgrpc::ProtobufCodec<
-                super::messages::StreamingOutputCallRequest,
-                super::messages::StreamingOutputCallResponse,
-            >,
-        >(
+        rgrpc::server_streaming(
                 &self.channel,
-                "/grpc.testing.TestService/StreamingOutputCall",
+                &TestServiceMethods::STREAMING_OUTPUT_CALL,
                 request.into_request(),
             )
             .await
@@ -105,14 +176,9 @@ impl TestServiceClient {
         >,
         rgrpc::Status,
     > {
-        rgrpc::client_streaming::<
-            rgrpc::ProtobufCodec<
-                super::messages::StreamingInputCallRequest,
-                super::messages::StreamingInputCallResponse,
-            >,
-        >(
+        rgrpc::client_streaming(
                 &self.channel,
-                "/grpc.testing.TestService/StreamingInputCall",
+                &TestServiceMethods::STREAMING_INPUT_CALL,
                 request.into_request(),
             )
             .await
@@ -133,14 +199,9 @@ impl TestServiceClient {
         ),
         rgrpc::Status,
     > {
-        rgrpc::streaming::<
-            rgrpc::ProtobufCodec<
-                super::messages::StreamingOutputCallRequest,
-                super::messages::StreamingOutputCallResponse,
-            >,
-        >(
+        rgrpc::streaming(
                 &self.channel,
-                "/grpc.testing.TestService/FullDuplexCall",
+                &TestServiceMethods::FULL_DUPLEX_CALL,
                 request.into_request(),
             )
             .await
@@ -162,14 +223,9 @@ impl TestServiceClient {
         ),
         rgrpc::Status,
     > {
-        rgrpc::streaming::<
-            rgrpc::ProtobufCodec<
-                super::messages::StreamingOutputCallRequest,
-                super::messages::StreamingOutputCallResponse,
-            >,
-        >(
+        rgrpc::streaming(
                 &self.channel,
-                "/grpc.testing.TestService/HalfDuplexCall",
+                &TestServiceMethods::HALF_DUPLEX_CALL,
                 request.into_request(),
             )
             .await
@@ -181,11 +237,9 @@ impl TestServiceClient {
         &self,
         request: impl rgrpc::IntoRequest<super::empty::Empty>,
     ) -> Result<rgrpc::Response<super::empty::Empty>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
-        >(
+        rgrpc::unary(
                 &self.channel,
-                "/grpc.testing.TestService/UnimplementedCall",
+                &TestServiceMethods::UNIMPLEMENTED_CALL,
                 request.into_request(),
             )
             .await
@@ -306,108 +360,99 @@ impl<T: TestService> rgrpc::Service for TestServiceServer<T> {
         match method {
             "EmptyCall" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as TestService>::empty_call(&inner, request).await
-                })
+                call.unary(
+                    &TestServiceMethods::EMPTY_CALL,
+                    move |request| async move {
+                        <T as TestService>::empty_call(&inner, request).await
+                    },
+                )
             }
             "UnaryCall" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::messages::SimpleResponse,
-                            super::messages::SimpleRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as TestService>::unary_call(&inner, request).await
-                })
+                call.unary(
+                    &TestServiceMethods::UNARY_CALL,
+                    move |request| async move {
+                        <T as TestService>::unary_call(&inner, request).await
+                    },
+                )
             }
             "CacheableUnaryCall" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::messages::SimpleResponse,
-                            super::messages::SimpleRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as TestService>::cacheable_unary_call(&inner, request).await
-                })
+                call.unary(
+                    &TestServiceMethods::CACHEABLE_UNARY_CALL,
+                    move |request| async move {
+                        <T as TestService>::cacheable_unary_call(&inner, request).await
+                    },
+                )
             }
             "StreamingOutputCall" => {
                 let inner = self.inner.clone();
-                call.server_streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::messages::StreamingOutputCallResponse,
-                            super::messages::StreamingOutputCallRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as TestService>::streaming_output_call(&inner, request, responses)
-                        .await
-                })
+                call.server_streaming(
+                    &TestServiceMethods::STREAMING_OUTPUT_CALL,
+                    move |request, responses| async move {
+                        <T as TestService>::streaming_output_call(
+                                &inner,
+                                request,
+                                responses,
+                            )
+                            .await
+                    },
+                )
             }
             "StreamingInputCall" => {
                 let inner = self.inner.clone();
-                call.client_streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::messages::StreamingInputCallResponse,
-                            super::messages::StreamingInputCallRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as TestService>::streaming_input_call(&inner, request).await
-                })
+                call.client_streaming(
+                    &TestServiceMethods::STREAMING_INPUT_CALL,
+                    move |request| async move {
+                        <T as TestService>::streaming_input_call(&inner, request).await
+                    },
+                )
             }
             "FullDuplexCall" => {
                 let inner = self.inner.clone();
-                call.streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::messages::StreamingOutputCallResponse,
-                            super::messages::StreamingOutputCallRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as TestService>::full_duplex_call(&inner, request, responses)
-                        .await
-                })
+                call.streaming(
+                    &TestServiceMethods::FULL_DUPLEX_CALL,
+                    move |request, responses| async move {
+                        <T as TestService>::full_duplex_call(&inner, request, responses)
+                            .await
+                    },
+                )
             }
             "HalfDuplexCall" => {
                 let inner = self.inner.clone();
-                call.streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::messages::StreamingOutputCallResponse,
-                            super::messages::StreamingOutputCallRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as TestService>::half_duplex_call(&inner, request, responses)
-                        .await
-                })
+                call.streaming(
+                    &TestServiceMethods::HALF_DUPLEX_CALL,
+                    move |request, responses| async move {
+                        <T as TestService>::half_duplex_call(&inner, request, responses)
+                            .await
+                    },
+                )
             }
             "UnimplementedCall" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as TestService>::unimplemented_call(&inner, request).await
-                })
+                call.unary(
+                    &TestServiceMethods::UNIMPLEMENTED_CALL,
+                    move |request| async move {
+                        <T as TestService>::unimplemented_call(&inner, request).await
+                    },
+                )
             }
             _ => call.unimplemented("grpc.testing.TestService", method),
         }
     }
+}
+
+/// The methods of `grpc.testing.UnimplementedService`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct UnimplementedServiceMethods;
+impl UnimplementedServiceMethods {
+    /// `/grpc.testing.UnimplementedService/UnimplementedCall`.
+    pub const UNIMPLEMENTED_CALL: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
+    > = rgrpc::Method::new(
+        "/grpc.testing.UnimplementedService/UnimplementedCall",
+        rgrpc::MethodKind::Unary,
+    );
 }
 
 /// A client for `grpc.testing.UnimplementedService`.
@@ -435,11 +480,9 @@ impl UnimplementedServiceClient {
         &self,
         request: impl rgrpc::IntoRequest<super::empty::Empty>,
     ) -> Result<rgrpc::Response<super::empty::Empty>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
-        >(
+        rgrpc::unary(
                 &self.channel,
-                "/grpc.testing.UnimplementedService/UnimplementedCall",
+                &UnimplementedServiceMethods::UNIMPLEMENTED_CALL,
                 request.into_request(),
             )
             .await
@@ -495,18 +538,37 @@ impl<T: UnimplementedService> rgrpc::Service for UnimplementedServiceServer<T> {
         match method {
             "UnimplementedCall" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as UnimplementedService>::unimplemented_call(&inner, request)
-                        .await
-                })
+                call.unary(
+                    &UnimplementedServiceMethods::UNIMPLEMENTED_CALL,
+                    move |request| async move {
+                        <T as UnimplementedService>::unimplemented_call(&inner, request)
+                            .await
+                    },
+                )
             }
             _ => call.unimplemented("grpc.testing.UnimplementedService", method),
         }
     }
+}
+
+/// The methods of `grpc.testing.ReconnectService`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct ReconnectServiceMethods;
+impl ReconnectServiceMethods {
+    /// `/grpc.testing.ReconnectService/Start`.
+    pub const START: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::messages::ReconnectParams, super::empty::Empty>,
+    > = rgrpc::Method::new(
+        "/grpc.testing.ReconnectService/Start",
+        rgrpc::MethodKind::Unary,
+    );
+    /// `/grpc.testing.ReconnectService/Stop`.
+    pub const STOP: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::empty::Empty, super::messages::ReconnectInfo>,
+    > = rgrpc::Method::new(
+        "/grpc.testing.ReconnectService/Stop",
+        rgrpc::MethodKind::Unary,
+    );
 }
 
 /// A client for `grpc.testing.ReconnectService`.
@@ -532,9 +594,11 @@ impl ReconnectServiceClient {
         &self,
         request: impl rgrpc::IntoRequest<super::messages::ReconnectParams>,
     ) -> Result<rgrpc::Response<super::empty::Empty>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::messages::ReconnectParams, super::empty::Empty>,
-        >(&self.channel, "/grpc.testing.ReconnectService/Start", request.into_request())
+        rgrpc::unary(
+                &self.channel,
+                &ReconnectServiceMethods::START,
+                request.into_request(),
+            )
             .await
     }
 
@@ -542,9 +606,11 @@ impl ReconnectServiceClient {
         &self,
         request: impl rgrpc::IntoRequest<super::empty::Empty>,
     ) -> Result<rgrpc::Response<super::messages::ReconnectInfo>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::empty::Empty, super::messages::ReconnectInfo>,
-        >(&self.channel, "/grpc.testing.ReconnectService/Stop", request.into_request())
+        rgrpc::unary(
+                &self.channel,
+                &ReconnectServiceMethods::STOP,
+                request.into_request(),
+            )
             .await
     }
 }
@@ -602,33 +668,51 @@ impl<T: ReconnectService> rgrpc::Service for ReconnectServiceServer<T> {
         match method {
             "Start" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::empty::Empty,
-                            super::messages::ReconnectParams,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as ReconnectService>::start(&inner, request).await
-                })
+                call.unary(
+                    &ReconnectServiceMethods::START,
+                    move |request| async move {
+                        <T as ReconnectService>::start(&inner, request).await
+                    },
+                )
             }
             "Stop" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::messages::ReconnectInfo,
-                            super::empty::Empty,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as ReconnectService>::stop(&inner, request).await
-                })
+                call.unary(
+                    &ReconnectServiceMethods::STOP,
+                    move |request| async move {
+                        <T as ReconnectService>::stop(&inner, request).await
+                    },
+                )
             }
             _ => call.unimplemented("grpc.testing.ReconnectService", method),
         }
     }
+}
+
+/// The methods of `grpc.testing.LoadBalancerStatsService`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadBalancerStatsServiceMethods;
+impl LoadBalancerStatsServiceMethods {
+    /// `/grpc.testing.LoadBalancerStatsService/GetClientStats`.
+    pub const GET_CLIENT_STATS: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::messages::LoadBalancerStatsRequest,
+            super::messages::LoadBalancerStatsResponse,
+        >,
+    > = rgrpc::Method::new(
+        "/grpc.testing.LoadBalancerStatsService/GetClientStats",
+        rgrpc::MethodKind::Unary,
+    );
+    /// `/grpc.testing.LoadBalancerStatsService/GetClientAccumulatedStats`.
+    pub const GET_CLIENT_ACCUMULATED_STATS: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::messages::LoadBalancerAccumulatedStatsRequest,
+            super::messages::LoadBalancerAccumulatedStatsResponse,
+        >,
+    > = rgrpc::Method::new(
+        "/grpc.testing.LoadBalancerStatsService/GetClientAccumulatedStats",
+        rgrpc::MethodKind::Unary,
+    );
 }
 
 /// A client for `grpc.testing.LoadBalancerStatsService`.
@@ -658,14 +742,9 @@ impl LoadBalancerStatsServiceClient {
         rgrpc::Response<super::messages::LoadBalancerStatsResponse>,
         rgrpc::Status,
     > {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<
-                super::messages::LoadBalancerStatsRequest,
-                super::messages::LoadBalancerStatsResponse,
-            >,
-        >(
+        rgrpc::unary(
                 &self.channel,
-                "/grpc.testing.LoadBalancerStatsService/GetClientStats",
+                &LoadBalancerStatsServiceMethods::GET_CLIENT_STATS,
                 request.into_request(),
             )
             .await
@@ -681,14 +760,9 @@ impl LoadBalancerStatsServiceClient {
         rgrpc::Response<super::messages::LoadBalancerAccumulatedStatsResponse>,
         rgrpc::Status,
     > {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<
-                super::messages::LoadBalancerAccumulatedStatsRequest,
-                super::messages::LoadBalancerAccumulatedStatsResponse,
-            >,
-        >(
+        rgrpc::unary(
                 &self.channel,
-                "/grpc.testing.LoadBalancerStatsService/GetClientAccumulatedStats",
+                &LoadBalancerStatsServiceMethods::GET_CLIENT_ACCUMULATED_STATS,
                 request.into_request(),
             )
             .await
@@ -756,38 +830,53 @@ impl<T: LoadBalancerStatsService> rgrpc::Service for LoadBalancerStatsServiceSer
         match method {
             "GetClientStats" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::messages::LoadBalancerStatsResponse,
-                            super::messages::LoadBalancerStatsRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as LoadBalancerStatsService>::get_client_stats(&inner, request)
-                        .await
-                })
+                call.unary(
+                    &LoadBalancerStatsServiceMethods::GET_CLIENT_STATS,
+                    move |request| async move {
+                        <T as LoadBalancerStatsService>::get_client_stats(
+                                &inner,
+                                request,
+                            )
+                            .await
+                    },
+                )
             }
             "GetClientAccumulatedStats" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::messages::LoadBalancerAccumulatedStatsResponse,
-                            super::messages::LoadBalancerAccumulatedStatsRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as LoadBalancerStatsService>::get_client_accumulated_stats(
-                            &inner,
-                            request,
-                        )
-                        .await
-                })
+                call.unary(
+                    &LoadBalancerStatsServiceMethods::GET_CLIENT_ACCUMULATED_STATS,
+                    move |request| async move {
+                        <T as LoadBalancerStatsService>::get_client_accumulated_stats(
+                                &inner,
+                                request,
+                            )
+                            .await
+                    },
+                )
             }
             _ => call.unimplemented("grpc.testing.LoadBalancerStatsService", method),
         }
     }
+}
+
+/// The methods of `grpc.testing.XdsUpdateHealthService`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct XdsUpdateHealthServiceMethods;
+impl XdsUpdateHealthServiceMethods {
+    /// `/grpc.testing.XdsUpdateHealthService/SetServing`.
+    pub const SET_SERVING: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
+    > = rgrpc::Method::new(
+        "/grpc.testing.XdsUpdateHealthService/SetServing",
+        rgrpc::MethodKind::Unary,
+    );
+    /// `/grpc.testing.XdsUpdateHealthService/SetNotServing`.
+    pub const SET_NOT_SERVING: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
+    > = rgrpc::Method::new(
+        "/grpc.testing.XdsUpdateHealthService/SetNotServing",
+        rgrpc::MethodKind::Unary,
+    );
 }
 
 /// A client for `grpc.testing.XdsUpdateHealthService`.
@@ -813,11 +902,9 @@ impl XdsUpdateHealthServiceClient {
         &self,
         request: impl rgrpc::IntoRequest<super::empty::Empty>,
     ) -> Result<rgrpc::Response<super::empty::Empty>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
-        >(
+        rgrpc::unary(
                 &self.channel,
-                "/grpc.testing.XdsUpdateHealthService/SetServing",
+                &XdsUpdateHealthServiceMethods::SET_SERVING,
                 request.into_request(),
             )
             .await
@@ -827,11 +914,9 @@ impl XdsUpdateHealthServiceClient {
         &self,
         request: impl rgrpc::IntoRequest<super::empty::Empty>,
     ) -> Result<rgrpc::Response<super::empty::Empty>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
-        >(
+        rgrpc::unary(
                 &self.channel,
-                "/grpc.testing.XdsUpdateHealthService/SetNotServing",
+                &XdsUpdateHealthServiceMethods::SET_NOT_SERVING,
                 request.into_request(),
             )
             .await
@@ -891,27 +976,42 @@ impl<T: XdsUpdateHealthService> rgrpc::Service for XdsUpdateHealthServiceServer<
         match method {
             "SetServing" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as XdsUpdateHealthService>::set_serving(&inner, request).await
-                })
+                call.unary(
+                    &XdsUpdateHealthServiceMethods::SET_SERVING,
+                    move |request| async move {
+                        <T as XdsUpdateHealthService>::set_serving(&inner, request).await
+                    },
+                )
             }
             "SetNotServing" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<super::empty::Empty, super::empty::Empty>,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as XdsUpdateHealthService>::set_not_serving(&inner, request).await
-                })
+                call.unary(
+                    &XdsUpdateHealthServiceMethods::SET_NOT_SERVING,
+                    move |request| async move {
+                        <T as XdsUpdateHealthService>::set_not_serving(&inner, request)
+                            .await
+                    },
+                )
             }
             _ => call.unimplemented("grpc.testing.XdsUpdateHealthService", method),
         }
     }
+}
+
+/// The methods of `grpc.testing.XdsUpdateClientConfigureService`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct XdsUpdateClientConfigureServiceMethods;
+impl XdsUpdateClientConfigureServiceMethods {
+    /// `/grpc.testing.XdsUpdateClientConfigureService/Configure`.
+    pub const CONFIGURE: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::messages::ClientConfigureRequest,
+            super::messages::ClientConfigureResponse,
+        >,
+    > = rgrpc::Method::new(
+        "/grpc.testing.XdsUpdateClientConfigureService/Configure",
+        rgrpc::MethodKind::Unary,
+    );
 }
 
 /// A client for `grpc.testing.XdsUpdateClientConfigureService`.
@@ -941,14 +1041,9 @@ impl XdsUpdateClientConfigureServiceClient {
         rgrpc::Response<super::messages::ClientConfigureResponse>,
         rgrpc::Status,
     > {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<
-                super::messages::ClientConfigureRequest,
-                super::messages::ClientConfigureResponse,
-            >,
-        >(
+        rgrpc::unary(
                 &self.channel,
-                "/grpc.testing.XdsUpdateClientConfigureService/Configure",
+                &XdsUpdateClientConfigureServiceMethods::CONFIGURE,
                 request.into_request(),
             )
             .await
@@ -1007,17 +1102,16 @@ for XdsUpdateClientConfigureServiceServer<T> {
         match method {
             "Configure" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::messages::ClientConfigureResponse,
-                            super::messages::ClientConfigureRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as XdsUpdateClientConfigureService>::configure(&inner, request)
-                        .await
-                })
+                call.unary(
+                    &XdsUpdateClientConfigureServiceMethods::CONFIGURE,
+                    move |request| async move {
+                        <T as XdsUpdateClientConfigureService>::configure(
+                                &inner,
+                                request,
+                            )
+                            .await
+                    },
+                )
             }
             _ => {
                 call.unimplemented(

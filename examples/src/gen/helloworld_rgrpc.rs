@@ -4,6 +4,19 @@
 
 use ::rgrpc_runtime::codegen as rgrpc;
 
+/// The methods of `helloworld.Greeter`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct GreeterMethods;
+impl GreeterMethods {
+    /// `/helloworld.Greeter/SayHello`.
+    pub const SAY_HELLO: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::helloworld::HelloRequest,
+            super::helloworld::HelloReply,
+        >,
+    > = rgrpc::Method::new("/helloworld.Greeter/SayHello", rgrpc::MethodKind::Unary);
+}
+
 /// A client for `helloworld.Greeter`.
 ///
 /// The greeting service.
@@ -28,12 +41,7 @@ impl GreeterClient {
         &self,
         request: impl rgrpc::IntoRequest<super::helloworld::HelloRequest>,
     ) -> Result<rgrpc::Response<super::helloworld::HelloReply>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<
-                super::helloworld::HelloRequest,
-                super::helloworld::HelloReply,
-            >,
-        >(&self.channel, "/helloworld.Greeter/SayHello", request.into_request())
+        rgrpc::unary(&self.channel, &GreeterMethods::SAY_HELLO, request.into_request())
             .await
     }
 }
@@ -86,16 +94,12 @@ impl<T: Greeter> rgrpc::Service for GreeterServer<T> {
         match method {
             "SayHello" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::helloworld::HelloReply,
-                            super::helloworld::HelloRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Greeter>::say_hello(&inner, request).await
-                })
+                call.unary(
+                    &GreeterMethods::SAY_HELLO,
+                    move |request| async move {
+                        <T as Greeter>::say_hello(&inner, request).await
+                    },
+                )
             }
             _ => call.unimplemented("helloworld.Greeter", method),
         }

@@ -4,6 +4,43 @@
 
 use ::rgrpc_runtime::codegen as rgrpc;
 
+/// The methods of `routeguide.RouteGuide`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteGuideMethods;
+impl RouteGuideMethods {
+    /// `/routeguide.RouteGuide/GetFeature`.
+    pub const GET_FEATURE: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::route_guide::Point, super::route_guide::Feature>,
+    > = rgrpc::Method::new(
+        "/routeguide.RouteGuide/GetFeature",
+        rgrpc::MethodKind::Unary,
+    );
+    /// `/routeguide.RouteGuide/ListFeatures`.
+    pub const LIST_FEATURES: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::route_guide::Rectangle, super::route_guide::Feature>,
+    > = rgrpc::Method::new(
+        "/routeguide.RouteGuide/ListFeatures",
+        rgrpc::MethodKind::ServerStreaming,
+    );
+    /// `/routeguide.RouteGuide/RecordRoute`.
+    pub const RECORD_ROUTE: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::route_guide::Point, super::route_guide::RouteSummary>,
+    > = rgrpc::Method::new(
+        "/routeguide.RouteGuide/RecordRoute",
+        rgrpc::MethodKind::ClientStreaming,
+    );
+    /// `/routeguide.RouteGuide/RouteChat`.
+    pub const ROUTE_CHAT: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::route_guide::RouteNote,
+            super::route_guide::RouteNote,
+        >,
+    > = rgrpc::Method::new(
+        "/routeguide.RouteGuide/RouteChat",
+        rgrpc::MethodKind::BidiStreaming,
+    );
+}
+
 /// A client for `routeguide.RouteGuide`.
 ///
 /// Interface exported by the server.
@@ -28,9 +65,11 @@ impl RouteGuideClient {
         &self,
         request: impl rgrpc::IntoRequest<super::route_guide::Point>,
     ) -> Result<rgrpc::Response<super::route_guide::Feature>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::route_guide::Point, super::route_guide::Feature>,
-        >(&self.channel, "/routeguide.RouteGuide/GetFeature", request.into_request())
+        rgrpc::unary(
+                &self.channel,
+                &RouteGuideMethods::GET_FEATURE,
+                request.into_request(),
+            )
             .await
     }
 
@@ -39,12 +78,11 @@ impl RouteGuideClient {
         &self,
         request: impl rgrpc::IntoRequest<super::route_guide::Rectangle>,
     ) -> Result<rgrpc::Streaming<super::route_guide::Feature>, rgrpc::Status> {
-        rgrpc::server_streaming::<
-            rgrpc::ProtobufCodec<
-                super::route_guide::Rectangle,
-                super::route_guide::Feature,
-            >,
-        >(&self.channel, "/routeguide.RouteGuide/ListFeatures", request.into_request())
+        rgrpc::server_streaming(
+                &self.channel,
+                &RouteGuideMethods::LIST_FEATURES,
+                request.into_request(),
+            )
             .await
     }
 
@@ -62,12 +100,11 @@ impl RouteGuideClient {
         >,
         rgrpc::Status,
     > {
-        rgrpc::client_streaming::<
-            rgrpc::ProtobufCodec<
-                super::route_guide::Point,
-                super::route_guide::RouteSummary,
-            >,
-        >(&self.channel, "/routeguide.RouteGuide/RecordRoute", request.into_request())
+        rgrpc::client_streaming(
+                &self.channel,
+                &RouteGuideMethods::RECORD_ROUTE,
+                request.into_request(),
+            )
             .await
     }
 
@@ -85,12 +122,11 @@ impl RouteGuideClient {
         ),
         rgrpc::Status,
     > {
-        rgrpc::streaming::<
-            rgrpc::ProtobufCodec<
-                super::route_guide::RouteNote,
-                super::route_guide::RouteNote,
-            >,
-        >(&self.channel, "/routeguide.RouteGuide/RouteChat", request.into_request())
+        rgrpc::streaming(
+                &self.channel,
+                &RouteGuideMethods::ROUTE_CHAT,
+                request.into_request(),
+            )
             .await
     }
 }
@@ -164,55 +200,40 @@ impl<T: RouteGuide> rgrpc::Service for RouteGuideServer<T> {
         match method {
             "GetFeature" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::route_guide::Feature,
-                            super::route_guide::Point,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as RouteGuide>::get_feature(&inner, request).await
-                })
+                call.unary(
+                    &RouteGuideMethods::GET_FEATURE,
+                    move |request| async move {
+                        <T as RouteGuide>::get_feature(&inner, request).await
+                    },
+                )
             }
             "ListFeatures" => {
                 let inner = self.inner.clone();
-                call.server_streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::route_guide::Feature,
-                            super::route_guide::Rectangle,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as RouteGuide>::list_features(&inner, request, responses).await
-                })
+                call.server_streaming(
+                    &RouteGuideMethods::LIST_FEATURES,
+                    move |request, responses| async move {
+                        <T as RouteGuide>::list_features(&inner, request, responses)
+                            .await
+                    },
+                )
             }
             "RecordRoute" => {
                 let inner = self.inner.clone();
-                call.client_streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::route_guide::RouteSummary,
-                            super::route_guide::Point,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as RouteGuide>::record_route(&inner, request).await
-                })
+                call.client_streaming(
+                    &RouteGuideMethods::RECORD_ROUTE,
+                    move |request| async move {
+                        <T as RouteGuide>::record_route(&inner, request).await
+                    },
+                )
             }
             "RouteChat" => {
                 let inner = self.inner.clone();
-                call.streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::route_guide::RouteNote,
-                            super::route_guide::RouteNote,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as RouteGuide>::route_chat(&inner, request, responses).await
-                })
+                call.streaming(
+                    &RouteGuideMethods::ROUTE_CHAT,
+                    move |request, responses| async move {
+                        <T as RouteGuide>::route_chat(&inner, request, responses).await
+                    },
+                )
             }
             _ => call.unimplemented("routeguide.RouteGuide", method),
         }

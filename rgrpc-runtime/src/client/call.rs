@@ -1,5 +1,5 @@
-//! The four call shapes on the client. Generated clients call these; they can also be used
-//! directly with any [`Codec`].
+//! The four call shapes on the client. Generated clients call these with their methods'
+//! [`Method`] descriptors; they can also be used directly with any [`MethodCodec`].
 
 use std::fmt;
 
@@ -7,7 +7,8 @@ use bytes::BytesMut;
 use tokio::time::Instant;
 
 use super::{Channel, RequestSender};
-use crate::codec::{framing, Codec};
+use crate::codec::{framing, Codec, MethodCodec};
+use crate::method::Method;
 use crate::request::Parts;
 use crate::streaming::{Inbound, Streaming};
 use crate::{Request, Response, Status};
@@ -47,11 +48,12 @@ async fn send_single<C: Codec>(
 }
 
 /// A unary call: one request, one response.
-pub async fn unary<C: Codec>(
+pub async fn unary<C: MethodCodec>(
     channel: &Channel,
-    path: &'static str,
-    request: Request<C::Encode>,
-) -> Result<Response<C::Decode>, Status> {
+    method: &Method<C>,
+    request: Request<C::Request>,
+) -> Result<Response<C::Response>, Status> {
+    let path = method.path();
     let Parts {
         message,
         metadata,
@@ -61,19 +63,20 @@ pub async fn unary<C: Codec>(
     let encoding = channel.encoding(compression);
     with_deadline(deadline, async {
         let response =
-            send_single::<C>(channel, path, message, metadata, deadline, encoding).await?;
+            send_single::<C::Client>(channel, path, message, metadata, deadline, encoding).await?;
         let inbound = Inbound::client(response, channel.max_receive_message_size(), None);
-        single_response(Streaming::<C::Decode>::new::<C>(inbound)).await
+        single_response(Streaming::new::<C::Client>(inbound)).await
     })
     .await
 }
 
 /// A server-streaming call: one request, a stream of responses.
-pub async fn server_streaming<C: Codec>(
+pub async fn server_streaming<C: MethodCodec>(
     channel: &Channel,
-    path: &'static str,
-    request: Request<C::Encode>,
-) -> Result<Streaming<C::Decode>, Status> {
+    method: &Method<C>,
+    request: Request<C::Request>,
+) -> Result<Streaming<C::Response>, Status> {
+    let path = method.path();
     let Parts {
         message,
         metadata,
@@ -83,33 +86,33 @@ pub async fn server_streaming<C: Codec>(
     let encoding = channel.encoding(compression);
     let response = with_deadline(
         deadline,
-        send_single::<C>(channel, path, message, metadata, deadline, encoding),
+        send_single::<C::Client>(channel, path, message, metadata, deadline, encoding),
     )
     .await?;
     let inbound = Inbound::client(response, channel.max_receive_message_size(), deadline);
-    Ok(Streaming::new::<C>(inbound))
+    Ok(Streaming::new::<C::Client>(inbound))
 }
 
 /// A client-streaming call: send requests with [`ClientStreamingCall::send`], then
 /// [`ClientStreamingCall::finish`] for the single response. The `request` carries only
 /// metadata and deadline.
-pub async fn client_streaming<C: Codec>(
+pub async fn client_streaming<C: MethodCodec>(
     channel: &Channel,
-    path: &'static str,
+    method: &Method<C>,
     request: Request<()>,
-) -> Result<ClientStreamingCall<C::Encode, C::Decode>, Status> {
-    let (sender, responses) = open::<C>(channel, path, request, false).await?;
+) -> Result<ClientStreamingCall<C::Request, C::Response>, Status> {
+    let (sender, responses) = open::<C::Client>(channel, method.path(), request, false).await?;
     Ok(ClientStreamingCall { sender, responses })
 }
 
 /// A bidirectional call: a sender for requests and a stream of responses, usable from
 /// different tasks. Dropping the sender half-closes the request side; dropping both cancels.
-pub async fn streaming<C: Codec>(
+pub async fn streaming<C: MethodCodec>(
     channel: &Channel,
-    path: &'static str,
+    method: &Method<C>,
     request: Request<()>,
-) -> Result<(RequestSender<C::Encode>, Streaming<C::Decode>), Status> {
-    open::<C>(channel, path, request, true).await
+) -> Result<(RequestSender<C::Request>, Streaming<C::Response>), Status> {
+    open::<C::Client>(channel, method.path(), request, true).await
 }
 
 async fn open<C: Codec>(

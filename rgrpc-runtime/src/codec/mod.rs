@@ -37,3 +37,18 @@ pub trait Codec: Default + Send + Sync + 'static {
     /// Parses one complete message.
     fn decode(&self, src: Bytes) -> Result<Self::Decode, Status>;
 }
+
+/// The codec of one method, named by its request and response types in that order: the
+/// client encodes requests and decodes responses ([`MethodCodec::Client`]), the server the
+/// other way round ([`MethodCodec::Server`]). Generated clients and servers both write
+/// `ProtobufCodec<Request, Response>`.
+pub trait MethodCodec: Send + Sync + 'static {
+    /// The request message.
+    type Request: Send + 'static;
+    /// The response message.
+    type Response: Send + 'static;
+    /// The client's codec: sends requests, receives responses.
+    type Client: Codec<Encode = Self::Request, Decode = Self::Response>;
+    /// The server's codec: sends responses, receives requests.
+    type Server: Codec<Encode = Self::Response, Decode = Self::Request>;
+}

@@ -5,10 +5,12 @@ use std::marker::PhantomData;
 use bytes::{Bytes, BytesMut};
 use protobuf::{CodedOutputStream, MessageFull};
 
-use super::Codec;
+use super::{Codec, MethodCodec};
 use crate::Status;
 
-/// A [`Codec`] for rust-protobuf v3 messages: sends `E`, receives `D`.
+/// A [`Codec`] for rust-protobuf v3 messages: sends `E`, receives `D`. As a [`MethodCodec`],
+/// `ProtobufCodec<Request, Response>` describes a method: the client's codec is itself and
+/// the server's is `ProtobufCodec<Response, Request>`.
 pub struct ProtobufCodec<E, D>(PhantomData<fn(E) -> D>);
 
 impl<E, D> std::fmt::Debug for ProtobufCodec<E, D> {
@@ -47,4 +49,11 @@ impl<E: MessageFull, D: MessageFull> Codec for ProtobufCodec<E, D> {
         D::parse_from_tokio_bytes(&src)
             .map_err(|e| Status::internal(format!("failed to decode message: {e}")))
     }
+}
+
+impl<Req: MessageFull, Resp: MessageFull> MethodCodec for ProtobufCodec<Req, Resp> {
+    type Request = Req;
+    type Response = Resp;
+    type Client = ProtobufCodec<Req, Resp>;
+    type Server = ProtobufCodec<Resp, Req>;
 }

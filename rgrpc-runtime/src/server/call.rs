@@ -16,8 +16,9 @@ use super::respond::{finish_unary, send_trailers_only};
 use super::sender::{finish_streaming, lock, Outbound, ResponseSender};
 use super::unary::{SingleRead, UnaryCall};
 use crate::cancel::Cancellation;
-use crate::codec::{framing, Codec, CompressionEncoding};
+use crate::codec::{framing, Codec, CompressionEncoding, MethodCodec};
 use crate::metadata::MetadataMap;
+use crate::method::Method;
 use crate::streaming::{Inbound, Streaming};
 use crate::{Request, Response, Status};
 
@@ -80,27 +81,27 @@ impl ServerCall {
         (request, call.respond)
     }
 
-    /// Runs a unary handler.
-    pub fn unary<C, F, Fut>(self, handler: F) -> ServerFuture
+    /// Runs a unary handler for `method`.
+    pub fn unary<C, F, Fut>(self, _method: &Method<C>, handler: F) -> ServerFuture
     where
-        C: Codec,
-        F: FnOnce(Request<C::Decode>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
+        C: MethodCodec,
+        F: FnOnce(Request<C::Request>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Response<C::Response>, Status>> + Send + 'static,
     {
-        Box::pin(UnaryCall::<C, F, Fut>::new(self.0, handler))
+        Box::pin(UnaryCall::<C::Server, F, Fut>::new(self.0, handler))
     }
 
-    /// Runs a client-streaming handler.
-    pub fn client_streaming<C, F, Fut>(self, handler: F) -> ServerFuture
+    /// Runs a client-streaming handler for `method`.
+    pub fn client_streaming<C, F, Fut>(self, _method: &Method<C>, handler: F) -> ServerFuture
     where
-        C: Codec,
-        F: FnOnce(Request<Streaming<C::Decode>>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
+        C: MethodCodec,
+        F: FnOnce(Request<Streaming<C::Request>>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Response<C::Response>, Status>> + Send + 'static,
     {
         Box::pin(async move {
             let (deadline, compression) = (self.0.deadline, self.0.compression);
             let cancel = Cancellation::new();
-            let (request, mut respond) = self.into_streaming::<C>(&cancel);
+            let (request, mut respond) = self.into_streaming::<C::Server>(&cancel);
             let outcome = guard(
                 handler(request),
                 deadline,
@@ -109,15 +110,15 @@ impl ServerCall {
                 |_| {},
             )
             .await;
-            finish_unary::<C>(&mut respond, outcome, compression);
+            finish_unary::<C::Server>(&mut respond, outcome, compression);
         })
     }
 
-    /// Runs a server-streaming handler.
-    pub fn server_streaming<C, F, Fut>(self, handler: F) -> ServerFuture
+    /// Runs a server-streaming handler for `method`.
+    pub fn server_streaming<C, F, Fut>(self, _method: &Method<C>, handler: F) -> ServerFuture
     where
-        C: Codec,
-        F: FnOnce(Request<C::Decode>, ResponseSender<C::Encode>) -> Fut + Send + 'static,
+        C: MethodCodec,
+        F: FnOnce(Request<C::Request>, ResponseSender<C::Response>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
         Box::pin(async move {
@@ -132,11 +133,12 @@ impl ServerCall {
             } = self.0;
             let cancel = Cancellation::new();
             let out = Outbound::new(respond, compression);
-            let sender = ResponseSender::new(out.clone(), encode_with::<C>);
+            let sender = ResponseSender::new(out.clone(), encode_with::<C::Server>);
             let mut read = SingleRead::new(body, max_receive);
             let work = async {
                 let (message, compressed) =
-                    poll_fn(|cx| read.poll_message::<C>(cx, compression, max_receive)).await?;
+                    poll_fn(|cx| read.poll_message::<C::Server>(cx, compression, max_receive))
+                        .await?;
                 let metadata = MetadataMap::from_headers(headers);
                 let request = Request::from_server(
                     message,
@@ -160,19 +162,21 @@ impl ServerCall {
         })
     }
 
-    /// Runs a bidirectional-streaming handler.
-    pub fn streaming<C, F, Fut>(self, handler: F) -> ServerFuture
+    /// Runs a bidirectional-streaming handler for `method`.
+    pub fn streaming<C, F, Fut>(self, _method: &Method<C>, handler: F) -> ServerFuture
     where
-        C: Codec,
-        F: FnOnce(Request<Streaming<C::Decode>>, ResponseSender<C::Encode>) -> Fut + Send + 'static,
+        C: MethodCodec,
+        F: FnOnce(Request<Streaming<C::Request>>, ResponseSender<C::Response>) -> Fut
+            + Send
+            + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
         Box::pin(async move {
             let (deadline, compression) = (self.0.deadline, self.0.compression);
             let cancel = Cancellation::new();
-            let (request, respond) = self.into_streaming::<C>(&cancel);
+            let (request, respond) = self.into_streaming::<C::Server>(&cancel);
             let out = Outbound::new(respond, compression);
-            let sender = ResponseSender::new(out.clone(), encode_with::<C>);
+            let sender = ResponseSender::new(out.clone(), encode_with::<C::Server>);
             let outcome = guard(
                 handler(request, sender),
                 deadline,

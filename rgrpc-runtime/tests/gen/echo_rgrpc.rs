@@ -4,6 +4,34 @@
 
 use ::rgrpc_runtime::codegen as rgrpc;
 
+/// The methods of `rgrpc.test.Echo`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct EchoMethods;
+impl EchoMethods {
+    /// `/rgrpc.test.Echo/Unary`.
+    pub const UNARY: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::echo::EchoRequest, super::echo::EchoResponse>,
+    > = rgrpc::Method::new("/rgrpc.test.Echo/Unary", rgrpc::MethodKind::Unary);
+    /// `/rgrpc.test.Echo/ServerStream`.
+    pub const SERVER_STREAM: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::echo::EchoRequest, super::echo::EchoResponse>,
+    > = rgrpc::Method::new(
+        "/rgrpc.test.Echo/ServerStream",
+        rgrpc::MethodKind::ServerStreaming,
+    );
+    /// `/rgrpc.test.Echo/ClientStream`.
+    pub const CLIENT_STREAM: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::echo::EchoRequest, super::echo::EchoResponse>,
+    > = rgrpc::Method::new(
+        "/rgrpc.test.Echo/ClientStream",
+        rgrpc::MethodKind::ClientStreaming,
+    );
+    /// `/rgrpc.test.Echo/Bidi`.
+    pub const BIDI: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::echo::EchoRequest, super::echo::EchoResponse>,
+    > = rgrpc::Method::new("/rgrpc.test.Echo/Bidi", rgrpc::MethodKind::BidiStreaming);
+}
+
 /// A client for `rgrpc.test.Echo`.
 #[derive(Clone, Debug)]
 pub struct EchoClient {
@@ -25,19 +53,18 @@ impl EchoClient {
         &self,
         request: impl rgrpc::IntoRequest<super::echo::EchoRequest>,
     ) -> Result<rgrpc::Response<super::echo::EchoResponse>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::echo::EchoRequest, super::echo::EchoResponse>,
-        >(&self.channel, "/rgrpc.test.Echo/Unary", request.into_request())
-            .await
+        rgrpc::unary(&self.channel, &EchoMethods::UNARY, request.into_request()).await
     }
 
     pub async fn server_stream(
         &self,
         request: impl rgrpc::IntoRequest<super::echo::EchoRequest>,
     ) -> Result<rgrpc::Streaming<super::echo::EchoResponse>, rgrpc::Status> {
-        rgrpc::server_streaming::<
-            rgrpc::ProtobufCodec<super::echo::EchoRequest, super::echo::EchoResponse>,
-        >(&self.channel, "/rgrpc.test.Echo/ServerStream", request.into_request())
+        rgrpc::server_streaming(
+                &self.channel,
+                &EchoMethods::SERVER_STREAM,
+                request.into_request(),
+            )
             .await
     }
 
@@ -49,9 +76,11 @@ impl EchoClient {
         rgrpc::ClientStreamingCall<super::echo::EchoRequest, super::echo::EchoResponse>,
         rgrpc::Status,
     > {
-        rgrpc::client_streaming::<
-            rgrpc::ProtobufCodec<super::echo::EchoRequest, super::echo::EchoResponse>,
-        >(&self.channel, "/rgrpc.test.Echo/ClientStream", request.into_request())
+        rgrpc::client_streaming(
+                &self.channel,
+                &EchoMethods::CLIENT_STREAM,
+                request.into_request(),
+            )
             .await
     }
 
@@ -66,10 +95,7 @@ impl EchoClient {
         ),
         rgrpc::Status,
     > {
-        rgrpc::streaming::<
-            rgrpc::ProtobufCodec<super::echo::EchoRequest, super::echo::EchoResponse>,
-        >(&self.channel, "/rgrpc.test.Echo/Bidi", request.into_request())
-            .await
+        rgrpc::streaming(&self.channel, &EchoMethods::BIDI, request.into_request()).await
     }
 }
 
@@ -134,55 +160,39 @@ impl<T: Echo> rgrpc::Service for EchoServer<T> {
         match method {
             "Unary" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::echo::EchoResponse,
-                            super::echo::EchoRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Echo>::unary(&inner, request).await
-                })
+                call.unary(
+                    &EchoMethods::UNARY,
+                    move |request| async move {
+                        <T as Echo>::unary(&inner, request).await
+                    },
+                )
             }
             "ServerStream" => {
                 let inner = self.inner.clone();
-                call.server_streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::echo::EchoResponse,
-                            super::echo::EchoRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as Echo>::server_stream(&inner, request, responses).await
-                })
+                call.server_streaming(
+                    &EchoMethods::SERVER_STREAM,
+                    move |request, responses| async move {
+                        <T as Echo>::server_stream(&inner, request, responses).await
+                    },
+                )
             }
             "ClientStream" => {
                 let inner = self.inner.clone();
-                call.client_streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::echo::EchoResponse,
-                            super::echo::EchoRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Echo>::client_stream(&inner, request).await
-                })
+                call.client_streaming(
+                    &EchoMethods::CLIENT_STREAM,
+                    move |request| async move {
+                        <T as Echo>::client_stream(&inner, request).await
+                    },
+                )
             }
             "Bidi" => {
                 let inner = self.inner.clone();
-                call.streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::echo::EchoResponse,
-                            super::echo::EchoRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as Echo>::bidi(&inner, request, responses).await
-                })
+                call.streaming(
+                    &EchoMethods::BIDI,
+                    move |request, responses| async move {
+                        <T as Echo>::bidi(&inner, request, responses).await
+                    },
+                )
             }
             _ => call.unimplemented("rgrpc.test.Echo", method),
         }

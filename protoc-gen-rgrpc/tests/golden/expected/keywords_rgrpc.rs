@@ -4,6 +4,48 @@
 
 use ::rgrpc_runtime::codegen as rgrpc;
 
+/// The methods of `Keywords`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct KeywordsMethods;
+impl KeywordsMethods {
+    /// `/Keywords/Type`.
+    pub const TYPE: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
+    > = rgrpc::Method::new("/Keywords/Type", rgrpc::MethodKind::Unary);
+    /// `/Keywords/Async`.
+    pub const ASYNC: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
+    > = rgrpc::Method::new("/Keywords/Async", rgrpc::MethodKind::Unary);
+    /// `/Keywords/Self`.
+    pub const SELF_: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
+    > = rgrpc::Method::new("/Keywords/Self", rgrpc::MethodKind::Unary);
+    /// `/Keywords/Self_`.
+    pub const SELF_2: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
+    > = rgrpc::Method::new("/Keywords/Self_", rgrpc::MethodKind::Unary);
+    /// `/Keywords/GetFoo`.
+    pub const GET_FOO: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
+    > = rgrpc::Method::new("/Keywords/GetFoo", rgrpc::MethodKind::Unary);
+    /// `/Keywords/getFoo`.
+    pub const GET_FOO_2: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
+    > = rgrpc::Method::new("/Keywords/getFoo", rgrpc::MethodKind::Unary);
+    /// `/Keywords/Clone`.
+    pub const CLONE_2: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
+    > = rgrpc::Method::new("/Keywords/Clone", rgrpc::MethodKind::Unary);
+    /// `/Keywords/New`.
+    pub const NEW_2: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
+    > = rgrpc::Method::new("/Keywords/New", rgrpc::MethodKind::Unary);
+    /// `/Keywords/Channel`.
+    pub const CHANNEL_2: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
+    > = rgrpc::Method::new("/Keywords/Channel", rgrpc::MethodKind::BidiStreaming);
+}
+
 /// A client for `Keywords`.
 #[derive(Clone, Debug)]
 pub struct KeywordsClient {
@@ -25,19 +67,14 @@ impl KeywordsClient {
         &self,
         request: impl rgrpc::IntoRequest<super::keywords::Ping>,
     ) -> Result<rgrpc::Response<super::keywords::Pong>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
-        >(&self.channel, "/Keywords/Type", request.into_request())
-            .await
+        rgrpc::unary(&self.channel, &KeywordsMethods::TYPE, request.into_request()).await
     }
 
     pub async fn r#async(
         &self,
         request: impl rgrpc::IntoRequest<super::keywords::Ping>,
     ) -> Result<rgrpc::Response<super::keywords::Pong>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
-        >(&self.channel, "/Keywords/Async", request.into_request())
+        rgrpc::unary(&self.channel, &KeywordsMethods::ASYNC, request.into_request())
             .await
     }
 
@@ -45,9 +82,7 @@ impl KeywordsClient {
         &self,
         request: impl rgrpc::IntoRequest<super::keywords::Ping>,
     ) -> Result<rgrpc::Response<super::keywords::Pong>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
-        >(&self.channel, "/Keywords/Self", request.into_request())
+        rgrpc::unary(&self.channel, &KeywordsMethods::SELF_, request.into_request())
             .await
     }
 
@@ -55,9 +90,7 @@ impl KeywordsClient {
         &self,
         request: impl rgrpc::IntoRequest<super::keywords::Ping>,
     ) -> Result<rgrpc::Response<super::keywords::Pong>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
-        >(&self.channel, "/Keywords/Self_", request.into_request())
+        rgrpc::unary(&self.channel, &KeywordsMethods::SELF_2, request.into_request())
             .await
     }
 
@@ -65,9 +98,7 @@ impl KeywordsClient {
         &self,
         request: impl rgrpc::IntoRequest<super::keywords::Ping>,
     ) -> Result<rgrpc::Response<super::keywords::Pong>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
-        >(&self.channel, "/Keywords/GetFoo", request.into_request())
+        rgrpc::unary(&self.channel, &KeywordsMethods::GET_FOO, request.into_request())
             .await
     }
 
@@ -75,9 +106,7 @@ impl KeywordsClient {
         &self,
         request: impl rgrpc::IntoRequest<super::keywords::Ping>,
     ) -> Result<rgrpc::Response<super::keywords::Pong>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
-        >(&self.channel, "/Keywords/getFoo", request.into_request())
+        rgrpc::unary(&self.channel, &KeywordsMethods::GET_FOO_2, request.into_request())
             .await
     }
 
@@ -85,9 +114,7 @@ impl KeywordsClient {
         &self,
         request: impl rgrpc::IntoRequest<super::keywords::Ping>,
     ) -> Result<rgrpc::Response<super::keywords::Pong>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
-        >(&self.channel, "/Keywords/Clone", request.into_request())
+        rgrpc::unary(&self.channel, &KeywordsMethods::CLONE_2, request.into_request())
             .await
     }
 
@@ -95,9 +122,7 @@ impl KeywordsClient {
         &self,
         request: impl rgrpc::IntoRequest<super::keywords::Ping>,
     ) -> Result<rgrpc::Response<super::keywords::Pong>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
-        >(&self.channel, "/Keywords/New", request.into_request())
+        rgrpc::unary(&self.channel, &KeywordsMethods::NEW_2, request.into_request())
             .await
     }
 
@@ -112,9 +137,11 @@ impl KeywordsClient {
         ),
         rgrpc::Status,
     > {
-        rgrpc::streaming::<
-            rgrpc::ProtobufCodec<super::keywords::Ping, super::keywords::Pong>,
-        >(&self.channel, "/Keywords/Channel", request.into_request())
+        rgrpc::streaming(
+                &self.channel,
+                &KeywordsMethods::CHANNEL_2,
+                request.into_request(),
+            )
             .await
     }
 }
@@ -211,120 +238,84 @@ impl<T: Keywords> rgrpc::Service for KeywordsServer<T> {
         match method {
             "Type" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::keywords::Pong,
-                            super::keywords::Ping,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Keywords>::r#type(&inner, request).await
-                })
+                call.unary(
+                    &KeywordsMethods::TYPE,
+                    move |request| async move {
+                        <T as Keywords>::r#type(&inner, request).await
+                    },
+                )
             }
             "Async" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::keywords::Pong,
-                            super::keywords::Ping,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Keywords>::r#async(&inner, request).await
-                })
+                call.unary(
+                    &KeywordsMethods::ASYNC,
+                    move |request| async move {
+                        <T as Keywords>::r#async(&inner, request).await
+                    },
+                )
             }
             "Self" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::keywords::Pong,
-                            super::keywords::Ping,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Keywords>::self_(&inner, request).await
-                })
+                call.unary(
+                    &KeywordsMethods::SELF_,
+                    move |request| async move {
+                        <T as Keywords>::self_(&inner, request).await
+                    },
+                )
             }
             "Self_" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::keywords::Pong,
-                            super::keywords::Ping,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Keywords>::self_2(&inner, request).await
-                })
+                call.unary(
+                    &KeywordsMethods::SELF_2,
+                    move |request| async move {
+                        <T as Keywords>::self_2(&inner, request).await
+                    },
+                )
             }
             "GetFoo" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::keywords::Pong,
-                            super::keywords::Ping,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Keywords>::get_foo(&inner, request).await
-                })
+                call.unary(
+                    &KeywordsMethods::GET_FOO,
+                    move |request| async move {
+                        <T as Keywords>::get_foo(&inner, request).await
+                    },
+                )
             }
             "getFoo" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::keywords::Pong,
-                            super::keywords::Ping,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Keywords>::get_foo_2(&inner, request).await
-                })
+                call.unary(
+                    &KeywordsMethods::GET_FOO_2,
+                    move |request| async move {
+                        <T as Keywords>::get_foo_2(&inner, request).await
+                    },
+                )
             }
             "Clone" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::keywords::Pong,
-                            super::keywords::Ping,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Keywords>::clone_2(&inner, request).await
-                })
+                call.unary(
+                    &KeywordsMethods::CLONE_2,
+                    move |request| async move {
+                        <T as Keywords>::clone_2(&inner, request).await
+                    },
+                )
             }
             "New" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::keywords::Pong,
-                            super::keywords::Ping,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Keywords>::new_2(&inner, request).await
-                })
+                call.unary(
+                    &KeywordsMethods::NEW_2,
+                    move |request| async move {
+                        <T as Keywords>::new_2(&inner, request).await
+                    },
+                )
             }
             "Channel" => {
                 let inner = self.inner.clone();
-                call.streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::keywords::Pong,
-                            super::keywords::Ping,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as Keywords>::channel_2(&inner, request, responses).await
-                })
+                call.streaming(
+                    &KeywordsMethods::CHANNEL_2,
+                    move |request, responses| async move {
+                        <T as Keywords>::channel_2(&inner, request, responses).await
+                    },
+                )
             }
             _ => call.unimplemented("Keywords", method),
         }

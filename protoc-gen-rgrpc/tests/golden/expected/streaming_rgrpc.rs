@@ -4,6 +4,46 @@
 
 use ::rgrpc_runtime::codegen as rgrpc;
 
+/// The methods of `golden.nested.v1.Streams`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamsMethods;
+impl StreamsMethods {
+    /// `/golden.nested.v1.Streams/Unary`.
+    pub const UNARY: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::streaming::outer::Inner,
+            super::streaming::outer::inner::Deepest,
+        >,
+    > = rgrpc::Method::new("/golden.nested.v1.Streams/Unary", rgrpc::MethodKind::Unary);
+    /// `/golden.nested.v1.Streams/ServerStream`.
+    pub const SERVER_STREAM: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::common::Page, super::common::Envelope>,
+    > = rgrpc::Method::new(
+        "/golden.nested.v1.Streams/ServerStream",
+        rgrpc::MethodKind::ServerStreaming,
+    );
+    /// `/golden.nested.v1.Streams/ClientStream`.
+    pub const CLIENT_STREAM: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::common::envelope::Header,
+            ::protobuf::well_known_types::empty::Empty,
+        >,
+    > = rgrpc::Method::new(
+        "/golden.nested.v1.Streams/ClientStream",
+        rgrpc::MethodKind::ClientStreaming,
+    );
+    /// `/golden.nested.v1.Streams/Bidi`.
+    pub const BIDI: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            ::protobuf::well_known_types::timestamp::Timestamp,
+            super::streaming::Outer,
+        >,
+    > = rgrpc::Method::new(
+        "/golden.nested.v1.Streams/Bidi",
+        rgrpc::MethodKind::BidiStreaming,
+    );
+}
+
 /// A client for `golden.nested.v1.Streams`.
 #[derive(Clone, Debug)]
 pub struct StreamsClient {
@@ -28,24 +68,16 @@ impl StreamsClient {
         rgrpc::Response<super::streaming::outer::inner::Deepest>,
         rgrpc::Status,
     > {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<
-                super::streaming::outer::Inner,
-                super::streaming::outer::inner::Deepest,
-            >,
-        >(&self.channel, "/golden.nested.v1.Streams/Unary", request.into_request())
-            .await
+        rgrpc::unary(&self.channel, &StreamsMethods::UNARY, request.into_request()).await
     }
 
     pub async fn server_stream(
         &self,
         request: impl rgrpc::IntoRequest<super::common::Page>,
     ) -> Result<rgrpc::Streaming<super::common::Envelope>, rgrpc::Status> {
-        rgrpc::server_streaming::<
-            rgrpc::ProtobufCodec<super::common::Page, super::common::Envelope>,
-        >(
+        rgrpc::server_streaming(
                 &self.channel,
-                "/golden.nested.v1.Streams/ServerStream",
+                &StreamsMethods::SERVER_STREAM,
                 request.into_request(),
             )
             .await
@@ -62,14 +94,9 @@ impl StreamsClient {
         >,
         rgrpc::Status,
     > {
-        rgrpc::client_streaming::<
-            rgrpc::ProtobufCodec<
-                super::common::envelope::Header,
-                ::protobuf::well_known_types::empty::Empty,
-            >,
-        >(
+        rgrpc::client_streaming(
                 &self.channel,
-                "/golden.nested.v1.Streams/ClientStream",
+                &StreamsMethods::CLIENT_STREAM,
                 request.into_request(),
             )
             .await
@@ -86,12 +113,7 @@ impl StreamsClient {
         ),
         rgrpc::Status,
     > {
-        rgrpc::streaming::<
-            rgrpc::ProtobufCodec<
-                ::protobuf::well_known_types::timestamp::Timestamp,
-                super::streaming::Outer,
-            >,
-        >(&self.channel, "/golden.nested.v1.Streams/Bidi", request.into_request())
+        rgrpc::streaming(&self.channel, &StreamsMethods::BIDI, request.into_request())
             .await
     }
 }
@@ -165,59 +187,63 @@ impl<T: Streams> rgrpc::Service for StreamsServer<T> {
         match method {
             "Unary" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::streaming::outer::inner::Deepest,
-                            super::streaming::outer::Inner,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Streams>::unary(&inner, request).await
-                })
+                call.unary(
+                    &StreamsMethods::UNARY,
+                    move |request| async move {
+                        <T as Streams>::unary(&inner, request).await
+                    },
+                )
             }
             "ServerStream" => {
                 let inner = self.inner.clone();
-                call.server_streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::common::Envelope,
-                            super::common::Page,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as Streams>::server_stream(&inner, request, responses).await
-                })
+                call.server_streaming(
+                    &StreamsMethods::SERVER_STREAM,
+                    move |request, responses| async move {
+                        <T as Streams>::server_stream(&inner, request, responses).await
+                    },
+                )
             }
             "ClientStream" => {
                 let inner = self.inner.clone();
-                call.client_streaming::<
-                        rgrpc::ProtobufCodec<
-                            ::protobuf::well_known_types::empty::Empty,
-                            super::common::envelope::Header,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Streams>::client_stream(&inner, request).await
-                })
+                call.client_streaming(
+                    &StreamsMethods::CLIENT_STREAM,
+                    move |request| async move {
+                        <T as Streams>::client_stream(&inner, request).await
+                    },
+                )
             }
             "Bidi" => {
                 let inner = self.inner.clone();
-                call.streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::streaming::Outer,
-                            ::protobuf::well_known_types::timestamp::Timestamp,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as Streams>::bidi(&inner, request, responses).await
-                })
+                call.streaming(
+                    &StreamsMethods::BIDI,
+                    move |request, responses| async move {
+                        <T as Streams>::bidi(&inner, request, responses).await
+                    },
+                )
             }
             _ => call.unimplemented("golden.nested.v1.Streams", method),
         }
     }
+}
+
+/// The methods of `golden.nested.v1.Admin`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct AdminMethods;
+impl AdminMethods {
+    /// `/golden.nested.v1.Admin/Reset`.
+    pub const RESET: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            ::protobuf::well_known_types::empty::Empty,
+            ::protobuf::well_known_types::empty::Empty,
+        >,
+    > = rgrpc::Method::new("/golden.nested.v1.Admin/Reset", rgrpc::MethodKind::Unary);
+    /// `/golden.nested.v1.Admin/Now`.
+    pub const NOW: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            ::protobuf::well_known_types::empty::Empty,
+            ::protobuf::well_known_types::timestamp::Timestamp,
+        >,
+    > = rgrpc::Method::new("/golden.nested.v1.Admin/Now", rgrpc::MethodKind::Unary);
 }
 
 /// A client for `golden.nested.v1.Admin`.
@@ -245,13 +271,7 @@ impl AdminClient {
         rgrpc::Response<::protobuf::well_known_types::empty::Empty>,
         rgrpc::Status,
     > {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<
-                ::protobuf::well_known_types::empty::Empty,
-                ::protobuf::well_known_types::empty::Empty,
-            >,
-        >(&self.channel, "/golden.nested.v1.Admin/Reset", request.into_request())
-            .await
+        rgrpc::unary(&self.channel, &AdminMethods::RESET, request.into_request()).await
     }
 
     pub async fn now(
@@ -261,13 +281,7 @@ impl AdminClient {
         rgrpc::Response<::protobuf::well_known_types::timestamp::Timestamp>,
         rgrpc::Status,
     > {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<
-                ::protobuf::well_known_types::empty::Empty,
-                ::protobuf::well_known_types::timestamp::Timestamp,
-            >,
-        >(&self.channel, "/golden.nested.v1.Admin/Now", request.into_request())
-            .await
+        rgrpc::unary(&self.channel, &AdminMethods::NOW, request.into_request()).await
     }
 }
 
@@ -328,29 +342,21 @@ impl<T: Admin> rgrpc::Service for AdminServer<T> {
         match method {
             "Reset" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            ::protobuf::well_known_types::empty::Empty,
-                            ::protobuf::well_known_types::empty::Empty,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Admin>::reset(&inner, request).await
-                })
+                call.unary(
+                    &AdminMethods::RESET,
+                    move |request| async move {
+                        <T as Admin>::reset(&inner, request).await
+                    },
+                )
             }
             "Now" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            ::protobuf::well_known_types::timestamp::Timestamp,
-                            ::protobuf::well_known_types::empty::Empty,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Admin>::now(&inner, request).await
-                })
+                call.unary(
+                    &AdminMethods::NOW,
+                    move |request| async move {
+                        <T as Admin>::now(&inner, request).await
+                    },
+                )
             }
             _ => call.unimplemented("golden.nested.v1.Admin", method),
         }

@@ -4,6 +4,47 @@
 
 use ::rgrpc_runtime::codegen as rgrpc;
 
+/// The methods of `golden.comments.v1.Hostile`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct HostileMethods;
+impl HostileMethods {
+    /// `/golden.comments.v1.Hostile/Indented`.
+    pub const INDENTED: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::hostile::Query, super::hostile::Answer>,
+    > = rgrpc::Method::new(
+        "/golden.comments.v1.Hostile/Indented",
+        rgrpc::MethodKind::Unary,
+    );
+    /// `/golden.comments.v1.Hostile/Fenced`.
+    pub const FENCED: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::hostile::Query, super::hostile::Answer>,
+    > = rgrpc::Method::new(
+        "/golden.comments.v1.Hostile/Fenced",
+        rgrpc::MethodKind::Unary,
+    );
+    /// `/golden.comments.v1.Hostile/Unclosed`.
+    pub const UNCLOSED: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::hostile::Query, super::hostile::Answer>,
+    > = rgrpc::Method::new(
+        "/golden.comments.v1.Hostile/Unclosed",
+        rgrpc::MethodKind::ServerStreaming,
+    );
+    /// `/golden.comments.v1.Hostile/Markup`.
+    pub const MARKUP: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::hostile::Query, super::hostile::Answer>,
+    > = rgrpc::Method::new(
+        "/golden.comments.v1.Hostile/Markup",
+        rgrpc::MethodKind::ClientStreaming,
+    );
+    /// `/golden.comments.v1.Hostile/Escapes`.
+    pub const ESCAPES: rgrpc::Method<
+        rgrpc::ProtobufCodec<super::hostile::Query, super::hostile::Answer>,
+    > = rgrpc::Method::new(
+        "/golden.comments.v1.Hostile/Escapes",
+        rgrpc::MethodKind::BidiStreaming,
+    );
+}
+
 /// A client for `golden.comments.v1.Hostile`.
 ///
 /// Answers questions.
@@ -45,9 +86,7 @@ impl HostileClient {
         &self,
         request: impl rgrpc::IntoRequest<super::hostile::Query>,
     ) -> Result<rgrpc::Response<super::hostile::Answer>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::hostile::Query, super::hostile::Answer>,
-        >(&self.channel, "/golden.comments.v1.Hostile/Indented", request.into_request())
+        rgrpc::unary(&self.channel, &HostileMethods::INDENTED, request.into_request())
             .await
     }
 
@@ -66,9 +105,7 @@ impl HostileClient {
         &self,
         request: impl rgrpc::IntoRequest<super::hostile::Query>,
     ) -> Result<rgrpc::Response<super::hostile::Answer>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<super::hostile::Query, super::hostile::Answer>,
-        >(&self.channel, "/golden.comments.v1.Hostile/Fenced", request.into_request())
+        rgrpc::unary(&self.channel, &HostileMethods::FENCED, request.into_request())
             .await
     }
 
@@ -81,9 +118,11 @@ impl HostileClient {
         &self,
         request: impl rgrpc::IntoRequest<super::hostile::Query>,
     ) -> Result<rgrpc::Streaming<super::hostile::Answer>, rgrpc::Status> {
-        rgrpc::server_streaming::<
-            rgrpc::ProtobufCodec<super::hostile::Query, super::hostile::Answer>,
-        >(&self.channel, "/golden.comments.v1.Hostile/Unclosed", request.into_request())
+        rgrpc::server_streaming(
+                &self.channel,
+                &HostileMethods::UNCLOSED,
+                request.into_request(),
+            )
             .await
     }
 
@@ -102,9 +141,11 @@ impl HostileClient {
         rgrpc::ClientStreamingCall<super::hostile::Query, super::hostile::Answer>,
         rgrpc::Status,
     > {
-        rgrpc::client_streaming::<
-            rgrpc::ProtobufCodec<super::hostile::Query, super::hostile::Answer>,
-        >(&self.channel, "/golden.comments.v1.Hostile/Markup", request.into_request())
+        rgrpc::client_streaming(
+                &self.channel,
+                &HostileMethods::MARKUP,
+                request.into_request(),
+            )
             .await
     }
 
@@ -123,9 +164,7 @@ impl HostileClient {
         ),
         rgrpc::Status,
     > {
-        rgrpc::streaming::<
-            rgrpc::ProtobufCodec<super::hostile::Query, super::hostile::Answer>,
-        >(&self.channel, "/golden.comments.v1.Hostile/Escapes", request.into_request())
+        rgrpc::streaming(&self.channel, &HostileMethods::ESCAPES, request.into_request())
             .await
     }
 }
@@ -242,68 +281,48 @@ impl<T: Hostile> rgrpc::Service for HostileServer<T> {
         match method {
             "Indented" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::hostile::Answer,
-                            super::hostile::Query,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Hostile>::indented(&inner, request).await
-                })
+                call.unary(
+                    &HostileMethods::INDENTED,
+                    move |request| async move {
+                        <T as Hostile>::indented(&inner, request).await
+                    },
+                )
             }
             "Fenced" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::hostile::Answer,
-                            super::hostile::Query,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Hostile>::fenced(&inner, request).await
-                })
+                call.unary(
+                    &HostileMethods::FENCED,
+                    move |request| async move {
+                        <T as Hostile>::fenced(&inner, request).await
+                    },
+                )
             }
             "Unclosed" => {
                 let inner = self.inner.clone();
-                call.server_streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::hostile::Answer,
-                            super::hostile::Query,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as Hostile>::unclosed(&inner, request, responses).await
-                })
+                call.server_streaming(
+                    &HostileMethods::UNCLOSED,
+                    move |request, responses| async move {
+                        <T as Hostile>::unclosed(&inner, request, responses).await
+                    },
+                )
             }
             "Markup" => {
                 let inner = self.inner.clone();
-                call.client_streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::hostile::Answer,
-                            super::hostile::Query,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Hostile>::markup(&inner, request).await
-                })
+                call.client_streaming(
+                    &HostileMethods::MARKUP,
+                    move |request| async move {
+                        <T as Hostile>::markup(&inner, request).await
+                    },
+                )
             }
             "Escapes" => {
                 let inner = self.inner.clone();
-                call.streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::hostile::Answer,
-                            super::hostile::Query,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as Hostile>::escapes(&inner, request, responses).await
-                })
+                call.streaming(
+                    &HostileMethods::ESCAPES,
+                    move |request, responses| async move {
+                        <T as Hostile>::escapes(&inner, request, responses).await
+                    },
+                )
             }
             _ => call.unimplemented("golden.comments.v1.Hostile", method),
         }
