@@ -2,21 +2,20 @@
 //! (requests).
 
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use h2::RecvStream;
-use http::HeaderMap;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
+use crate::client::response::{Encoding, Head, ResponseEnd};
 use crate::codec::compression::{self, CompressionEncoding};
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
 use crate::metadata::MetadataMap;
-use crate::wire::{self, ResponseHead};
-use crate::{Code, Status};
+use crate::Status;
 
 /// A stream of incoming messages.
 ///
@@ -62,12 +61,16 @@ impl<T> Streaming<T> {
     /// the request metadata is on the [`crate::Request`] instead.
     pub async fn headers(&mut self) -> Result<&MetadataMap, Status> {
         poll_fn(|cx| self.inbound.poll_headers(cx)).await?;
-        Ok(self.inbound.headers.get_or_insert_with(MetadataMap::new))
+        static EMPTY: std::sync::OnceLock<MetadataMap> = std::sync::OnceLock::new();
+        Ok(match &mut self.inbound.client {
+            Some(client) => client.headers.get_or_insert_with(MetadataMap::new),
+            None => EMPTY.get_or_init(MetadataMap::new),
+        })
     }
 
     /// Trailer metadata, once the stream has ended with an OK status (client side).
     pub fn trailers(&self) -> Option<&MetadataMap> {
-        self.inbound.trailers.as_ref()
+        self.inbound.client.as_ref()?.trailers.as_ref()
     }
 
     /// Whether the message most recently returned arrived compressed.
@@ -76,11 +79,11 @@ impl<T> Streaming<T> {
     }
 
     pub(crate) fn into_parts(self) -> (Option<MetadataMap>, Option<MetadataMap>, bool) {
-        (
-            self.inbound.headers,
-            self.inbound.trailers,
-            self.inbound.last_compressed,
-        )
+        let compressed = self.inbound.last_compressed;
+        match self.inbound.client {
+            Some(client) => (client.headers, client.trailers, compressed),
+            None => (None, None, compressed),
+        }
     }
 }
 
@@ -100,16 +103,9 @@ impl<T> fmt::Debug for Streaming<T> {
     }
 }
 
-/// Which end of the call reads this stream; decides how the end of the body is read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Side {
-    Client,
-    Server,
-}
-
 enum State {
-    /// Client: waiting for the response headers.
-    Head(h2::client::ResponseFuture),
+    /// Client: waiting for the response head (held by the [`ResponseEnd`]).
+    Head,
     Body(RecvStream),
     /// Ended: `None` after an OK status, else the error not yet handed to the reader.
     Done(Option<Status>),
@@ -118,17 +114,16 @@ enum State {
     Failed(Status),
 }
 
-/// The codec-independent part of [`Streaming`]: h2 body → framed messages, status at the end.
+/// The codec-independent part of [`Streaming`]: h2 body → framed messages → decompressed
+/// bytes, ending cleanly or with one error. What only the client has (the response head,
+/// trailers and local deadline) is its [`ResponseEnd`].
 pub(crate) struct Inbound {
     state: State,
-    side: Side,
+    /// `Some` on the client.
+    client: Option<ResponseEnd>,
     decoder: FrameDecoder,
     max_len: usize,
-    deadline: Option<Pin<Box<Sleep>>>,
-    headers: Option<MetadataMap>,
-    trailers: Option<MetadataMap>,
-    /// The peer's `grpc-encoding`; `Err` holds a name we cannot decode.
-    encoding: Result<Option<CompressionEncoding>, String>,
+    encoding: Encoding,
     last_compressed: bool,
 }
 
@@ -139,13 +134,10 @@ impl Inbound {
         deadline: Option<Instant>,
     ) -> Inbound {
         Inbound {
-            state: State::Head(response),
-            side: Side::Client,
+            state: State::Head,
+            client: Some(ResponseEnd::new(response, deadline)),
             decoder: FrameDecoder::new(max_len),
             max_len,
-            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
-            headers: None,
-            trailers: None,
             encoding: Ok(None),
             last_compressed: false,
         }
@@ -159,12 +151,9 @@ impl Inbound {
     ) -> Inbound {
         Inbound {
             state: State::Body(body),
-            side: Side::Server,
+            client: None,
             decoder: FrameDecoder::new(max_len),
             max_len,
-            deadline: None,
-            headers: None,
-            trailers: None,
             encoding: Ok(encoding),
             last_compressed: false,
         }
@@ -178,75 +167,47 @@ impl Inbound {
         self.decoder.clear();
     }
 
-    /// Ends the call with the status in `trailers`. The common OK case keeps the trailers as
-    /// metadata without building a `Status`.
-    fn end(&mut self, trailers: HeaderMap) {
-        if wire::is_ok(&trailers) {
-            self.trailers = Some(MetadataMap::from_headers(trailers));
-            self.state = State::Done(None);
-            return;
-        }
-        let status = Status::from_trailers(trailers)
-            .unwrap_or_else(|| Status::internal("the call ended without a grpc-status"));
-        if status.code() == Code::Ok {
-            self.trailers = Some(status.metadata().clone());
-            self.state = State::Done(None);
-        } else {
-            self.state = State::Done(Some(status));
-        }
-    }
-
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), Status> {
-        if let Some(sleep) = &mut self.deadline {
-            if sleep.as_mut().poll(cx).is_ready() {
-                let status = Status::local_deadline("deadline exceeded");
-                self.fail(&status);
-                return Err(status);
-            }
+        let Some(client) = &mut self.client else {
+            return Ok(());
+        };
+        let expired = client.poll_deadline(cx);
+        if let Err(status) = &expired {
+            self.fail(status);
         }
-        Ok(())
+        expired
     }
 
+    /// Client: waits for the response head. Ready at once on the server, or once the head
+    /// has arrived; `Err` if the call ended before any headers.
     fn poll_headers(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
-        if !matches!(self.state, State::Head(_)) {
-            return Poll::Ready(match &self.state {
-                State::Done(Some(status)) | State::Failed(status) if self.headers.is_none() => {
-                    Err(status.clone())
-                }
-                _ => Ok(()),
-            });
+        let headers_seen = self.client.as_ref().is_some_and(|c| c.headers.is_some());
+        match &self.state {
+            State::Head => {}
+            State::Done(Some(status)) | State::Failed(status) if !headers_seen => {
+                return Poll::Ready(Err(status.clone()))
+            }
+            _ => return Poll::Ready(Ok(())),
         }
-        if let Err(status) = self.poll_deadline(cx) {
-            return Poll::Ready(Err(status));
-        }
-        let State::Head(response) = &mut self.state else {
+        self.poll_deadline(cx)?;
+        let Some(client) = &mut self.client else {
             return Poll::Ready(Ok(()));
         };
-        let response = match ready!(Pin::new(response).poll(cx)) {
-            Ok(response) => response,
-            Err(e) => {
-                let status = Status::from_h2(e);
-                self.state = State::Done(Some(status.clone()));
-                return Poll::Ready(Err(status));
-            }
-        };
-        let (parts, body) = response.into_parts();
-        match wire::parse_response_head(parts, body.is_end_stream()) {
-            ResponseHead::Body(headers) => {
-                if let Some(value) = headers.get_raw("grpc-encoding") {
-                    self.encoding = CompressionEncoding::parse(value)
-                        .map_err(|()| String::from_utf8_lossy(value).into_owned());
-                }
-                self.headers = Some(headers);
+        match ready!(client.poll_head(cx)) {
+            Head::Body(body, encoding) => {
+                self.encoding = encoding;
                 self.state = State::Body(body);
+                Poll::Ready(Ok(()))
             }
-            ResponseHead::TrailersOnly(trailers) => self.end(trailers),
-            ResponseHead::Error(status) => {
+            Head::Ended(Ok(())) => {
+                self.state = State::Done(None);
+                Poll::Ready(Ok(()))
+            }
+            Head::Ended(Err(status)) => {
                 self.state = State::Done(Some(status.clone()));
-                return Poll::Ready(Err(status));
+                Poll::Ready(Err(status))
             }
         }
-        Poll::Ready(Ok(()))
     }
 
     /// The next raw message (decompression happens here once compression is negotiated).
@@ -284,7 +245,7 @@ impl Inbound {
                 }
             }
             match &mut self.state {
-                State::Head(_) => {
+                State::Head => {
                     if let Err(status) = ready!(self.poll_headers(cx)) {
                         self.fail(&status);
                         return Poll::Ready(Err(status));
@@ -309,10 +270,11 @@ impl Inbound {
                             self.fail(&status);
                             return Poll::Ready(Err(status));
                         }
-                        if self.side == Side::Server {
+                        let Some(client) = &mut self.client else {
+                            // The server's end: the client half-closed.
                             self.state = State::Done(None);
                             return Poll::Ready(Ok(None));
-                        }
+                        };
                         let trailers = match ready!(body.poll_trailers(cx)) {
                             Ok(trailers) => trailers.unwrap_or_default(),
                             Err(e) => {
@@ -321,7 +283,7 @@ impl Inbound {
                                 return Poll::Ready(Err(status));
                             }
                         };
-                        self.end(trailers);
+                        self.state = State::Done(client.end(trailers).err());
                     }
                 },
                 State::Done(None) => return Poll::Ready(Ok(None)),
@@ -336,7 +298,7 @@ impl Inbound {
 /// `grpc-encoding` (`Err`: one we cannot decode).
 pub(crate) fn open_message(
     raw: RawMessage,
-    encoding: &Result<Option<CompressionEncoding>, String>,
+    encoding: &Encoding,
     max_len: usize,
 ) -> Result<Bytes, Status> {
     if !raw.compressed {

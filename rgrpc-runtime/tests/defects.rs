@@ -374,3 +374,68 @@ async fn errors_say_who_decided_them() {
     })
     .await
 }
+
+/// Waits (bounded) until the runtime runs no more than `tasks` tasks; returns what is left.
+async fn settle_to(tasks: usize) -> usize {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    for _ in 0..500 {
+        if metrics.num_alive_tasks() <= tasks {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    metrics.num_alive_tasks()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_client_task_outlives_its_calls_and_channel() {
+    let server = common::ServerThread::start();
+    bounded(async {
+        let before = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        let client = EchoClient::new(Channel::connect(&server.uri()).await.expect("connect"));
+        // A bidi call with its request pump running, a client-streaming call, and a server
+        // stream left half-read.
+        let (mut sender, mut responses) = client.bidi(Request::new(())).await.expect("bidi");
+        sender.send(echo("a")).await.expect("send");
+        assert_eq!(
+            responses.message().await.expect("reply").unwrap().message,
+            "a"
+        );
+        let mut upload = client.client_stream(Request::new(())).await.expect("open");
+        upload.send(echo("b")).await.expect("send");
+        let mut stream = client
+            .server_stream(EchoRequest {
+                count: 3,
+                ..echo("c")
+            })
+            .await
+            .expect("stream");
+        assert!(stream.message().await.expect("first").is_some());
+        assert!(
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+                > before,
+            "the connection and the pumps run as tasks"
+        );
+        // Dropping the channel first leaves the calls working: they still hold it.
+        drop(client);
+        sender
+            .send(echo("d"))
+            .await
+            .expect("send after the channel was dropped");
+        assert_eq!(
+            responses.message().await.expect("reply").unwrap().message,
+            "d"
+        );
+        drop((sender, responses, upload, stream));
+        let left = settle_to(before).await;
+        assert_eq!(
+            left, before,
+            "tasks left behind after every call and the channel went"
+        );
+    })
+    .await
+}

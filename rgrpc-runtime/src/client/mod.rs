@@ -2,6 +2,7 @@
 
 mod call;
 mod channel;
+pub(crate) mod response;
 mod sender;
 mod target;
 

@@ -262,3 +262,55 @@ pub fn echo(message: &str) -> EchoRequest {
         ..Default::default()
     }
 }
+
+/// An Echo server running on a runtime (and thread) of its own, so that the test's runtime
+/// holds only the client's tasks (see `tokio::runtime::RuntimeMetrics::num_alive_tasks`).
+/// Stops when dropped.
+pub struct ServerThread {
+    pub addr: SocketAddr,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerThread {
+    pub fn start() -> ServerThread {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            runtime.block_on(async move {
+                let server = TestServer::start().await;
+                addr_tx.send(server.addr).expect("send addr");
+                // The test thread holds the sender; a blocking wait is fine on this thread's
+                // own runtime, which has a worker of its own for the server.
+                let _ = tokio::task::spawn_blocking(move || stopped.recv()).await;
+                drop(server);
+            });
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server thread started");
+        ServerThread {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
