@@ -13,6 +13,12 @@
 //! | [`WRITE_GATHER`] / [`WRITE_DIRECT`] | 32 KiB / 16 KiB | grpc-go's 32 KiB write buffer; measured |
 //! | [`SEND_BUFFER`] | 32 KiB | grpc-go's write buffer; bounds what a slow reader lets pile up |
 //! | [`IN_PROCESS_BUFFER`] | 256 KiB | room for a whole 64 KiB frame plus headers per write |
+//! | [`MAX_HEADER_LIST_SIZE`] | 16 KiB | hyper's (tonic's) default; gRPC C-core's hard metadata limit |
+//! | [`MAX_PENDING_ACCEPT_RESET_STREAMS`] | 20 | h2 and hyper after CVE-2023-44487 (rapid reset) |
+//! | [`MAX_LOCAL_ERROR_RESET_STREAMS`] | 1024 | h2's default |
+//! | [`MAX_CONCURRENT_RESET_STREAMS`] | 10 | h2's default (RFC 9113 §5.4.2 "some time") |
+//! | [`RESET_STREAM_DURATION`] | 1 s | h2's default |
+//! | [`MAX_SEND_BUFFER_PER_STREAM`] | 400 KiB | h2's default |
 
 use std::time::Duration;
 
@@ -63,3 +69,33 @@ pub const SEND_BUFFER: usize = 32 * 1024;
 
 /// Each in-process connection's buffer in each direction.
 pub const IN_PROCESS_BUFFER: usize = 256 * 1024;
+
+/// The largest header list (decoded, as RFC 9113 §6.5.2 counts it: name + value + 32 per
+/// field) either side accepts, advertised as `SETTINGS_MAX_HEADER_LIST_SIZE`. 16 KiB is
+/// hyper's default (so what tonic accepts, rgrpc accepts) and gRPC C-core's hard metadata
+/// limit; gRPC's 8 KiB suggestion is C-core's *soft* limit and would refuse metadata that
+/// grpc-go and tonic peers send (large tokens). A request over it is answered 431 and its
+/// stream reset; a header block that decodes to over four times it (an HPACK bomb) or that
+/// needs more than a handful of CONTINUATION frames closes the connection with GOAWAY
+/// `ENHANCE_YOUR_CALM` (h2 0.4's rules).
+pub const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
+
+/// Streams a client may reset before the server has accepted them, per connection, before
+/// the connection is closed with GOAWAY `ENHANCE_YOUR_CALM`: the rapid-reset defence of h2
+/// 0.4 and hyper (CVE-2023-44487).
+pub const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+
+/// Streams the server may have to reset for a peer's protocol errors, per connection, before
+/// it closes the connection with GOAWAY `ENHANCE_YOUR_CALM` (h2's default).
+pub const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+
+/// Locally reset streams remembered at once, so that frames the peer sent before it saw the
+/// reset are ignored rather than treated as errors (h2's default).
+pub const MAX_CONCURRENT_RESET_STREAMS: usize = 10;
+
+/// How long a locally reset stream is remembered (h2's default).
+pub const RESET_STREAM_DURATION: Duration = Duration::from_secs(1);
+
+/// The most h2 buffers per stream before a streaming sender waits for the peer's window
+/// (h2's default); [`SEND_BUFFER`] is what our own senders queue on top.
+pub const MAX_SEND_BUFFER_PER_STREAM: usize = 400 * 1024;

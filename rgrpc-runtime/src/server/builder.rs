@@ -61,6 +61,7 @@ impl Server {
                     initial_connection_window: defaults::SERVER_CONNECTION_WINDOW,
                     max_frame_size: defaults::MAX_FRAME_SIZE,
                     handshake_timeout: defaults::HANDSHAKE_TIMEOUT,
+                    max_header_list_size: defaults::MAX_HEADER_LIST_SIZE,
                 },
                 max_receive_message_size: defaults::MAX_RECEIVE_MESSAGE_SIZE,
                 shutdown_grace: defaults::SHUTDOWN_GRACE,
@@ -112,6 +113,16 @@ impl ServerBuilder {
     /// The largest HTTP/2 frame clients may send (default [`defaults::MAX_FRAME_SIZE`]).
     pub fn max_frame_size(mut self, bytes: u32) -> Self {
         self.config.http2.max_frame_size = bytes;
+        self
+    }
+
+    /// The largest request header list (decoded size, metadata included) accepted,
+    /// advertised to clients as `SETTINGS_MAX_HEADER_LIST_SIZE` (default
+    /// [`defaults::MAX_HEADER_LIST_SIZE`]). A request over it is answered with HTTP 431; a
+    /// header block far over it (an HPACK bomb, a CONTINUATION flood) closes the connection
+    /// with GOAWAY `ENHANCE_YOUR_CALM`.
+    pub fn max_header_list_size(mut self, bytes: u32) -> Self {
+        self.config.http2.max_header_list_size = bytes;
         self
     }
 

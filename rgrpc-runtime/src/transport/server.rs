@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use super::coalesce::{self, Coalesce, Drain};
 use super::Peer;
+use crate::defaults;
 
 /// What a server connection does with the streams it accepts; implemented by `server/`.
 pub(crate) trait Calls: Send + Sync + 'static {
@@ -49,6 +50,7 @@ pub(crate) struct Settings {
     pub(crate) initial_connection_window: u32,
     pub(crate) max_frame_size: u32,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) max_header_list_size: u32,
 }
 
 type Connection<T> = h2::server::Connection<Coalesce<T>, Bytes>;
@@ -97,7 +99,16 @@ async fn handshake<T: AsyncRead + AsyncWrite + Unpin>(
     builder
         .initial_window_size(settings.initial_stream_window)
         .initial_connection_window_size(settings.initial_connection_window)
-        .max_frame_size(settings.max_frame_size);
+        .max_frame_size(settings.max_frame_size)
+        // Bounds what one header block may cost (see defaults::MAX_HEADER_LIST_SIZE): h2
+        // otherwise takes 16 MiB lists and reads ~20 MiB of CONTINUATION frames at 64 KiB
+        // frames before it gives up (issue 14's CONTINUATION flood).
+        .max_header_list_size(settings.max_header_list_size)
+        .max_pending_accept_reset_streams(defaults::MAX_PENDING_ACCEPT_RESET_STREAMS)
+        .max_local_error_reset_streams(Some(defaults::MAX_LOCAL_ERROR_RESET_STREAMS))
+        .max_concurrent_reset_streams(defaults::MAX_CONCURRENT_RESET_STREAMS)
+        .reset_stream_duration(defaults::RESET_STREAM_DURATION)
+        .max_send_buffer_size(defaults::MAX_SEND_BUFFER_PER_STREAM);
     if let Some(max) = settings.max_concurrent_streams {
         builder.max_concurrent_streams(max);
     }
