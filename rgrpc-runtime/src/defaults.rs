@@ -19,6 +19,7 @@
 //! | [`MAX_CONCURRENT_RESET_STREAMS`] | 10 | h2's default (RFC 9113 §5.4.2 "some time") |
 //! | [`RESET_STREAM_DURATION`] | 1 s | h2's default |
 //! | [`MAX_SEND_BUFFER_PER_STREAM`] | 400 KiB | h2's default |
+//! | [`CONNECTION_RECEIVE_BUFFER`] / [`SERVER_RECEIVE_BUFFER`] | 16 MiB / 256 MiB | four / 64 messages at the 4 MiB limit; measured (issue 14) |
 
 use std::time::Duration;
 
@@ -99,3 +100,14 @@ pub const RESET_STREAM_DURATION: Duration = Duration::from_secs(1);
 /// The most h2 buffers per stream before a streaming sender waits for the peer's window
 /// (h2's default); [`SEND_BUFFER`] is what our own senders queue on top.
 pub const MAX_SEND_BUFFER_PER_STREAM: usize = 400 * 1024;
+
+/// The most one server connection's calls may hold of request messages still arriving (a
+/// message spanning HTTP/2 frames is buffered until it is whole). Four messages at
+/// [`MAX_RECEIVE_MESSAGE_SIZE`] at once. Without it a client announcing a 4 MiB message on
+/// each of 200 streams and never finishing them held 800 MiB per connection (issue 14).
+pub const CONNECTION_RECEIVE_BUFFER: usize = 16 * 1024 * 1024;
+
+/// The most all of a server's connections together may hold of request messages still
+/// arriving: 64 messages at [`MAX_RECEIVE_MESSAGE_SIZE`], so that many connections at their
+/// own limit cannot add up to the machine's memory.
+pub const SERVER_RECEIVE_BUFFER: usize = 256 * 1024 * 1024;

@@ -15,6 +15,7 @@ use crate::codec::compression::{self, CompressionEncoding};
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
 use crate::metadata::MetadataMap;
+use crate::transport::budget::{ConnectionBudget, Held};
 use crate::Status;
 
 /// A stream of incoming messages.
@@ -125,6 +126,8 @@ pub(crate) struct Inbound {
     max_len: usize,
     encoding: Encoding,
     last_compressed: bool,
+    /// On the server, what an unfinished message holds, charged to the connection.
+    held: Held,
 }
 
 impl Inbound {
@@ -140,6 +143,7 @@ impl Inbound {
             max_len,
             encoding: Ok(None),
             last_compressed: false,
+            held: Held::default(),
         }
     }
 
@@ -148,6 +152,7 @@ impl Inbound {
         body: RecvStream,
         max_len: usize,
         encoding: Option<CompressionEncoding>,
+        budget: std::sync::Arc<ConnectionBudget>,
     ) -> Inbound {
         Inbound {
             state: State::Body(body),
@@ -156,6 +161,7 @@ impl Inbound {
             max_len,
             encoding: Ok(encoding),
             last_compressed: false,
+            held: Held::new(Some(budget)),
         }
     }
 
@@ -165,6 +171,7 @@ impl Inbound {
     pub(crate) fn fail(&mut self, status: &Status) {
         self.state = State::Failed(status.clone());
         self.decoder.clear();
+        let _ = self.held.set(0);
     }
 
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), Status> {
@@ -240,6 +247,14 @@ impl Inbound {
                 }
                 Ok(None) => {}
                 Err(status) => {
+                    self.fail(&status);
+                    return Poll::Ready(Err(status));
+                }
+            }
+            if matches!(self.state, State::Body(_)) {
+                // On the server, an unfinished message counts against the connection's
+                // receive budget before more of it is read.
+                if let Err(status) = self.held.set(self.decoder.buffered()) {
                     self.fail(&status);
                     return Poll::Ready(Err(status));
                 }

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use crate::codec::compression::Accepted as AcceptedEncodings;
 use crate::codec::CompressionEncoding;
 use crate::request::CallContext;
+use crate::transport::budget::ConnectionBudget;
 
 /// One accepted stream with a valid gRPC request head.
 pub(crate) struct Accepted {
@@ -20,6 +21,8 @@ pub(crate) struct Accepted {
     pub(crate) max_receive: usize,
     pub(crate) compression: Compression,
     pub(crate) context: CallContext,
+    /// Charged for what the call buffers of incomplete request messages.
+    pub(crate) budget: std::sync::Arc<ConnectionBudget>,
 }
 
 /// How a call's messages are compressed: what the client sent and accepts, and what the

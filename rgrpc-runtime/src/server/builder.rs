@@ -14,6 +14,7 @@ use super::router::{Router, Service};
 use super::server::{Listener, Server};
 use crate::codec::CompressionEncoding;
 use crate::defaults;
+use crate::transport::budget::Budget;
 use crate::transport::server::Settings;
 use crate::transport::Peer;
 
@@ -64,6 +65,8 @@ impl Server {
                     max_header_list_size: defaults::MAX_HEADER_LIST_SIZE,
                 },
                 max_receive_message_size: defaults::MAX_RECEIVE_MESSAGE_SIZE,
+                connection_receive_buffer: defaults::CONNECTION_RECEIVE_BUFFER,
+                receive_buffer: defaults::SERVER_RECEIVE_BUFFER,
                 shutdown_grace: defaults::SHUTDOWN_GRACE,
                 send_compressed: None,
             },
@@ -87,6 +90,22 @@ impl ServerBuilder {
     /// Default [`defaults::MAX_RECEIVE_MESSAGE_SIZE`].
     pub fn max_receive_message_size(mut self, bytes: usize) -> Self {
         self.config.max_receive_message_size = bytes;
+        self
+    }
+
+    /// The most one connection's calls may hold of request messages still arriving (messages
+    /// that span HTTP/2 frames); the call that would go over it fails with
+    /// `RESOURCE_EXHAUSTED`. Default [`defaults::CONNECTION_RECEIVE_BUFFER`].
+    pub fn connection_receive_buffer(mut self, bytes: usize) -> Self {
+        self.config.connection_receive_buffer = bytes;
+        self
+    }
+
+    /// The most all connections together may hold of request messages still arriving; the
+    /// call that would go over it fails with `RESOURCE_EXHAUSTED`. Default
+    /// [`defaults::SERVER_RECEIVE_BUFFER`].
+    pub fn receive_buffer(mut self, bytes: usize) -> Self {
+        self.config.receive_buffer = bytes;
         self
     }
 
@@ -199,6 +218,7 @@ impl ServerBuilder {
         Ok(Server::new(
             listener,
             Shared {
+                receive: Arc::new(Budget::new(self.config.receive_buffer)),
                 router: self.router,
                 config: self.config,
                 calls: CallTracker::default(),

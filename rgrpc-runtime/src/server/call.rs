@@ -68,7 +68,12 @@ impl ServerCall {
         cancel: &Cancellation,
     ) -> (Request<Streaming<C::Decode>>, SendResponse<Bytes>) {
         let call = self.0;
-        let inbound = Inbound::server(call.body, call.max_receive, call.compression.request);
+        let inbound = Inbound::server(
+            call.body,
+            call.max_receive,
+            call.compression.request,
+            call.budget,
+        );
         let metadata = MetadataMap::from_headers(call.headers);
         let request = Request::from_server(
             Streaming::new::<C>(inbound),
@@ -130,11 +135,12 @@ impl ServerCall {
                 max_receive,
                 compression,
                 context,
+                budget,
             } = self.0;
             let cancel = Cancellation::new();
             let out = Outbound::new(respond, compression);
             let sender = ResponseSender::new(out.clone(), encode_with::<C::Server>);
-            let mut read = SingleRead::new(body, max_receive);
+            let mut read = SingleRead::new(body, max_receive, budget);
             let work = async {
                 let (message, compressed) =
                     poll_fn(|cx| read.poll_message::<C::Server>(cx, compression, max_receive))

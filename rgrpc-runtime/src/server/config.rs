@@ -10,6 +10,10 @@ pub(crate) struct Config {
     /// What each connection's HTTP/2 is set up with.
     pub(crate) http2: Settings,
     pub(crate) max_receive_message_size: usize,
+    /// Bytes of incomplete request messages one connection may hold.
+    pub(crate) connection_receive_buffer: usize,
+    /// Bytes of incomplete request messages the whole server may hold.
+    pub(crate) receive_buffer: usize,
     pub(crate) shutdown_grace: Duration,
     pub(crate) send_compressed: Option<CompressionEncoding>,
 }

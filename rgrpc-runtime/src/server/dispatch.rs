@@ -19,6 +19,7 @@ use super::config::Config;
 use super::router::Router;
 use super::{ServerCall, ServerFuture};
 use crate::request::CallContext;
+use crate::transport::budget::{Budget, ConnectionBudget};
 use crate::transport::server::Calls;
 use crate::transport::Peer;
 use crate::wire;
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) router: Router,
     pub(crate) config: Config,
     pub(crate) calls: CallTracker,
+    /// Bytes of incomplete request messages held by all connections.
+    pub(crate) receive: Arc<Budget>,
 }
 
 impl Calls for Shared {
@@ -39,6 +42,7 @@ impl Calls for Shared {
         request: http::Request<RecvStream>,
         mut respond: SendResponse<Bytes>,
         peer: &Arc<Peer>,
+        budget: &Arc<ConnectionBudget>,
     ) -> Option<CatchUnwind> {
         let (parts, body) = request.into_parts();
         let head = match wire::parse_request(&parts.method, &parts.headers) {
@@ -63,8 +67,16 @@ impl Calls for Shared {
                 accepted: head.accepted,
                 default: self.config.send_compressed,
             },
+            budget: budget.clone(),
         });
         Some(CatchUnwind(self.router.route(parts.uri.path(), call)))
+    }
+
+    fn connection_budget(&self) -> Arc<ConnectionBudget> {
+        Arc::new(ConnectionBudget::new(
+            self.config.connection_receive_buffer,
+            self.receive.clone(),
+        ))
     }
 
     /// Runs a call as a task of its own, tracked for shutdown; a panic inside fails only it.

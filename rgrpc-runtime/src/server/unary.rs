@@ -26,6 +26,7 @@ use crate::codec::Codec;
 use crate::metadata::MetadataMap;
 use crate::request::CallContext;
 use crate::streaming::open_message;
+use crate::transport::budget::{ConnectionBudget, Held};
 use crate::{Request, Response, Status};
 
 /// Reads the one request message of a unary or server-streaming call straight from the h2
@@ -34,14 +35,20 @@ pub(super) struct SingleRead {
     body: RecvStream,
     decoder: FrameDecoder,
     message: Option<RawMessage>,
+    held: Held,
 }
 
 impl SingleRead {
-    pub(super) fn new(body: RecvStream, max_receive: usize) -> SingleRead {
+    pub(super) fn new(
+        body: RecvStream,
+        max_receive: usize,
+        budget: std::sync::Arc<ConnectionBudget>,
+    ) -> SingleRead {
         SingleRead {
             body,
             decoder: FrameDecoder::new(max_receive),
             message: None,
+            held: Held::new(Some(budget)),
         }
     }
 
@@ -76,6 +83,8 @@ impl SingleRead {
                 self.message = Some(raw);
                 continue;
             }
+            // What an unfinished message holds counts against the connection's budget.
+            self.held.set(self.decoder.buffered())?;
             match ready!(self.body.poll_data(cx)) {
                 Some(Ok(chunk)) => {
                     let _ = self.body.flow_control().release_capacity(chunk.len());
@@ -128,7 +137,7 @@ where
     pub(super) fn new(call: Accepted, handler: F) -> Self {
         UnaryCall {
             stage: Stage::Reading {
-                read: SingleRead::new(call.body, call.max_receive),
+                read: SingleRead::new(call.body, call.max_receive, call.budget),
                 headers: call.headers,
                 context: call.context,
                 handler: Some(handler),

@@ -18,6 +18,7 @@ use h2::RecvStream;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use super::budget::ConnectionBudget;
 use super::coalesce::{self, Coalesce, Drain};
 use super::Peer;
 use crate::defaults;
@@ -35,7 +36,11 @@ pub(crate) trait Calls: Send + Sync + 'static {
         request: http::Request<RecvStream>,
         respond: SendResponse<Bytes>,
         peer: &Arc<Peer>,
+        budget: &Arc<ConnectionBudget>,
     ) -> Option<Self::Call>;
+
+    /// A new connection's receive budget (see `transport::budget`).
+    fn connection_budget(&self) -> Arc<ConnectionBudget>;
 
     /// Continues `call` as a task of its own. `connection` is held by the task while it
     /// runs, so that the connection knows calls of its own are running elsewhere.
@@ -74,10 +79,12 @@ pub(crate) async fn serve<T, C>(
     let Ok(Some(conn)) = Box::pin(handshake).await else {
         return;
     };
+    let budget = calls.connection_budget();
     ServerConnection {
         conn,
         drain,
         peer,
+        budget,
         calls,
         batch: Vec::new(),
         stopping: false,
@@ -135,6 +142,8 @@ pub(crate) struct ServerConnection<T, C: Calls> {
     conn: Connection<T>,
     drain: Drain<T>,
     peer: Arc<Peer>,
+    /// What this connection's calls may hold of incomplete messages.
+    budget: Arc<ConnectionBudget>,
     calls: Arc<C>,
     /// Calls accepted this round, not yet polled.
     batch: Vec<C::Call>,
@@ -172,7 +181,9 @@ where
             loop {
                 match self.conn.poll_accept(cx) {
                     Poll::Ready(Some(Ok((request, respond)))) => {
-                        if let Some(call) = self.calls.start(request, respond, &self.peer) {
+                        if let Some(call) =
+                            self.calls.start(request, respond, &self.peer, &self.budget)
+                        {
                             self.batch.push(call);
                         }
                     }
