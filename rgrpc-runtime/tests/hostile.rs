@@ -41,8 +41,23 @@ fn request_for_response(n: u32) -> Vec<u8> {
     .expect("encode")
 }
 
-/// Starts a server, runs `attack` against it while probing, and checks the probes.
-async fn run<F, Fut>(options: &str, attack: F) -> Report
+/// Starts a server, runs `attack` against it while probing, and checks the probes; one
+/// attack at a time.
+fn run<F, Fut>(options: &str, attack: F) -> Report
+where
+    F: FnOnce(Target) -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(attack_server(options, attack))
+}
+
+async fn attack_server<F, Fut>(options: &str, attack: F) -> Report
 where
     F: FnOnce(Target) -> Fut,
     Fut: std::future::Future<Output = Outcome>,
@@ -96,10 +111,6 @@ where
     report
 }
 
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn assert_peak_below(report: &Report, mib: f64) {
     assert!(
         report.peak_growth_mib() < mib,
@@ -108,13 +119,11 @@ fn assert_peak_below(report: &Report, mib: f64) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn continuation_flood_one_connection() {
-    let _serial = lock();
+#[test]
+fn continuation_flood_one_connection() {
     let report = run("", |t| async move {
         attacks::continuation_flood(&t, 1, 32 << 20, Duration::from_secs(2)).await
-    })
-    .await;
+    });
     // h2 reads at most 5 CONTINUATION frames (64 KiB each) past the 16 KiB list limit.
     assert!(
         report.outcome.goaway_with("ENHANCE_YOUR_CALM"),
@@ -125,13 +134,11 @@ async fn continuation_flood_one_connection() {
     assert_peak_below(&report, 8.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn continuation_flood_many_connections() {
-    let _serial = lock();
+#[test]
+fn continuation_flood_many_connections() {
     let report = run("", |t| async move {
         attacks::continuation_flood(&t, 32, 32 << 20, Duration::from_secs(3)).await
-    })
-    .await;
+    });
     assert_eq!(report.outcome.connections, 32);
     assert_eq!(
         report.outcome.closed_by_server,
@@ -143,14 +150,12 @@ async fn continuation_flood_many_connections() {
     assert_peak_below(&report, 24.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hpack_bomb_one_block() {
-    let _serial = lock();
+#[test]
+fn hpack_bomb_one_block() {
     // 4,000 references to a 4 KB entry: ~16 MB decoded from ~8 KB on the wire.
     let report = run("", |t| async move {
         attacks::hpack_bomb(&t, 4_000, Duration::from_secs(2)).await
-    })
-    .await;
+    });
     assert!(
         report
             .outcome
@@ -161,14 +166,12 @@ async fn hpack_bomb_one_block() {
     assert_peak_below(&report, 8.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hpack_bomb_many_held_streams() {
-    let _serial = lock();
+#[test]
+fn hpack_bomb_many_held_streams() {
     // The 500 bombed streams over 3 connections, held open.
     let report = run("", |t| async move {
         attacks::hpack_bomb_held(&t, 3, 167, 4_000, Duration::from_secs(3)).await
-    })
-    .await;
+    });
     assert_eq!(
         report.outcome.closed_by_server,
         3,
@@ -178,14 +181,12 @@ async fn hpack_bomb_many_held_streams() {
     assert_peak_below(&report, 16.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn headers_over_the_limit_get_431() {
-    let _serial = lock();
+#[test]
+fn headers_over_the_limit_get_431() {
     // 20 KB of metadata: over the 16 KiB limit, well under the GOAWAY threshold.
     let report = run("", |t| async move {
         attacks::oversized_headers(&t, 20_000, 20).await
-    })
-    .await;
+    });
     assert_eq!(
         report.outcome.statuses.get(&431),
         Some(&20),
@@ -195,13 +196,11 @@ async fn headers_over_the_limit_get_431() {
     assert_peak_below(&report, 8.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rapid_reset() {
-    let _serial = lock();
+#[test]
+fn rapid_reset() {
     let report = run("", |t| async move {
         attacks::rapid_reset(&t, 100_000, Duration::from_secs(3)).await
-    })
-    .await;
+    });
     assert!(
         report.outcome.goaway_with("ENHANCE_YOUR_CALM"),
         "{}",
@@ -210,33 +209,27 @@ async fn rapid_reset() {
     assert_peak_below(&report, 16.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ping_flood() {
-    let _serial = lock();
+#[test]
+fn ping_flood() {
     let report = run("", |t| async move {
         attacks::ping_flood(&t, 300_000, Duration::from_secs(2)).await
-    })
-    .await;
+    });
     assert_peak_below(&report, 8.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn settings_flood() {
-    let _serial = lock();
+#[test]
+fn settings_flood() {
     let report = run("", |t| async move {
         attacks::settings_flood(&t, 300_000, Duration::from_secs(2)).await
-    })
-    .await;
+    });
     assert_peak_below(&report, 8.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn empty_data_flood() {
-    let _serial = lock();
+#[test]
+fn empty_data_flood() {
     let report = run("", |t| async move {
         attacks::empty_data_flood(&t, 300_000, Duration::from_secs(2)).await
-    })
-    .await;
+    });
     assert!(
         report.outcome.goaway_with("ENHANCE_YOUR_CALM"),
         "{}",
@@ -245,48 +238,40 @@ async fn empty_data_flood() {
     assert_peak_below(&report, 8.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn window_update_flood() {
-    let _serial = lock();
+#[test]
+fn window_update_flood() {
     let report = run("", |t| async move {
         attacks::window_update_flood(&t, 300_000, Duration::from_secs(2)).await
-    })
-    .await;
+    });
     assert_peak_below(&report, 8.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn priority_flood() {
-    let _serial = lock();
+#[test]
+fn priority_flood() {
     let report = run("", |t| async move {
         attacks::priority_flood(&t, 300_000, Duration::from_secs(2)).await
-    })
-    .await;
+    });
     assert_peak_below(&report, 8.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zero_window_readers() {
-    let _serial = lock();
+#[test]
+fn zero_window_readers() {
     // 200 streams whose 64 KiB responses can never be sent: what the server holds is the
     // responses (12.5 MiB), bounded by the streams a connection may open.
     let report = run("", |t| async move {
         attacks::zero_window(&t, 1, 200, 64 * 1024, Duration::from_secs(2)).await
-    })
-    .await;
+    });
     assert_eq!(report.outcome.statuses.get(&200), Some(&200));
     assert_peak_below(&report, 40.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bodies_announced_and_never_sent() {
-    let _serial = lock();
+#[test]
+fn bodies_announced_and_never_sent() {
     // 2 connections x 100 streams each announcing a 4 MiB message and sending as much of it
     // as flow control lets through: without the receive budget, 800 MiB.
     let report = run("", |t| async move {
         attacks::never_sent_body(&t, 2, 100, 4 << 20, 4 << 20, Duration::from_secs(4)).await
-    })
-    .await;
+    });
     // Each connection is cut off at its 16 MiB budget.
     assert!(
         report.outcome.resets.values().sum::<u32>() > 0,
@@ -296,53 +281,45 @@ async fn bodies_announced_and_never_sent() {
     assert_peak_below(&report, 64.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slowloris_on_the_preface() {
-    let _serial = lock();
+#[test]
+fn slowloris_on_the_preface() {
     // 500 connections dribbling the preface, against a 1 s handshake timeout: all closed.
     let report = run("handshake_ms=1000", |t| async move {
         attacks::slowloris_preface(&t, 500, Duration::from_millis(200), Duration::from_secs(2))
             .await
-    })
-    .await;
+    });
     assert_eq!(report.outcome.closed_by_server, 500);
     assert_peak_below(&report, 24.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slowloris_on_the_headers() {
-    let _serial = lock();
+#[test]
+fn slowloris_on_the_headers() {
     let report = run("", |t| async move {
         attacks::slowloris_headers(&t, 500, Duration::from_millis(200), Duration::from_secs(2))
             .await
-    })
-    .await;
+    });
     assert_eq!(report.outcome.connections, 500);
     assert_peak_below(&report, 24.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thousands_of_idle_connections() {
-    let _serial = lock();
+#[test]
+fn thousands_of_idle_connections() {
     // 3,000 connections (two descriptors each on this machine, one per process).
     let limit = rlimit_nofile();
     let conns = 3_000.min(limit.saturating_sub(200) as usize);
     let report = run("", |t| async move {
         attacks::idle_connections(&t, conns, Duration::from_secs(2)).await
-    })
-    .await;
+    });
     assert_eq!(report.outcome.connections as usize, conns);
     // ~16 KiB per idle connection (BENCHMARKS.md); allow 40.
     assert_peak_below(&report, conns as f64 * 40.0 / 1024.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abrupt_disconnects_mid_call() {
-    let _serial = lock();
+#[test]
+fn abrupt_disconnects_mid_call() {
     let report = run("", |t| async move {
         attacks::abrupt_disconnects(&t, 10, 100, 5).await
-    })
-    .await;
+    });
     assert_eq!(report.outcome.streams, 5_000);
     assert_peak_below(&report, 48.0);
 }
