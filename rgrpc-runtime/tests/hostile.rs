@@ -13,11 +13,11 @@ mod gen;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::attacks::{self, Outcome, Report, Target};
+use common::attacks::{self, Outcome, Report, ServerAttack, ServerOutcome, Target};
 use common::child::{serve_child, ChildServer};
 use common::{echo, EchoClient, EchoRequest};
 use protobuf::Message;
-use rgrpc_runtime::Channel;
+use rgrpc_runtime::{Channel, Code, Request, Status};
 
 /// One attack at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -335,4 +335,107 @@ fn rlimit_nofile() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(3).and_then(|n| n.parse().ok()))
         })
         .unwrap_or(1024)
+}
+
+/// A hostile server against the client: `attack` answers one unary call made with a 10 s
+/// deadline. The call must fail well before its deadline and the client must have reacted
+/// to the server as `check` expects.
+fn hostile_server(attack: ServerAttack, check: impl FnOnce(&ServerOutcome, &Status)) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(attacks::hostile_server(
+            listener,
+            attack,
+            Duration::from_secs(5),
+        ));
+        let started = std::time::Instant::now();
+        let call = async {
+            let channel = Channel::connect(&format!("http://{addr}"))
+                .await
+                .map_err(Status::from)?;
+            EchoClient::new(channel)
+                .unary(Request::new(echo("x")).with_timeout(Duration::from_secs(10)))
+                .await
+        };
+        let status = match tokio::time::timeout(Duration::from_secs(20), call).await {
+            Ok(Ok(_)) => panic!("the call succeeded against {attack:?}"),
+            Ok(Err(status)) => status,
+            Err(_) => panic!("the call hung against {attack:?}"),
+        };
+        let elapsed = started.elapsed();
+        let outcome = server.await.expect("server task");
+        eprintln!(
+            "{attack:?}: {status} after {elapsed:?}; server sent {} bytes; client: {outcome:?}",
+            outcome.sent
+        );
+        assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+        check(&outcome, &status);
+    });
+}
+
+#[test]
+fn client_against_a_continuation_flood() {
+    hostile_server(ServerAttack::ContinuationFlood, |outcome, status| {
+        assert!(
+            outcome
+                .goaways
+                .iter()
+                .any(|g| g.starts_with("ENHANCE_YOUR_CALM")),
+            "{outcome:?}"
+        );
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        // With h2's own 16 MiB list limit the client read ~20 MiB of CONTINUATION frames
+        // first; now it stops after 5. What the server got into the sockets' buffers
+        // (a few MiB on loopback) is all it sent.
+        assert!(outcome.sent < 12 << 20, "{} bytes", outcome.sent);
+    });
+}
+
+#[test]
+fn client_against_an_hpack_bomb_in_the_response_head() {
+    hostile_server(ServerAttack::HpackBombHeaders, |outcome, _| {
+        assert!(
+            outcome
+                .goaways
+                .iter()
+                .any(|g| g.starts_with("ENHANCE_YOUR_CALM")),
+            "{outcome:?}"
+        );
+    });
+}
+
+#[test]
+fn client_against_an_hpack_bomb_in_the_trailers() {
+    hostile_server(ServerAttack::HpackBombTrailers, |outcome, _| {
+        assert!(
+            outcome
+                .goaways
+                .iter()
+                .any(|g| g.starts_with("ENHANCE_YOUR_CALM")),
+            "{outcome:?}"
+        );
+    });
+}
+
+#[test]
+fn client_against_response_headers_over_its_limit() {
+    hostile_server(ServerAttack::OversizedHeaders, |outcome, status| {
+        // A stream error: the client resets the stream (h2 has no 431 for responses); the
+        // connection stays up until the channel is dropped (GOAWAY NO_ERROR).
+        assert_eq!(outcome.resets, ["PROTOCOL_ERROR"], "{outcome:?}");
+        assert!(
+            outcome.goaways.iter().all(|g| g == "NO_ERROR"),
+            "{outcome:?}"
+        );
+        assert_eq!(status.code(), Code::Internal);
+    });
 }

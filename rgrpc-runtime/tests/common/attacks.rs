@@ -1140,3 +1140,168 @@ where
         probes,
     }
 }
+
+/// How a hostile server answers the first request it gets.
+#[derive(Clone, Copy, Debug)]
+pub enum ServerAttack {
+    /// A response HEADERS frame without END_HEADERS, then CONTINUATION frames without end.
+    ContinuationFlood,
+    /// A response head whose block references a 4 KB dynamic-table entry 4,000 times.
+    HpackBombHeaders,
+    /// A response head with one 20 KB header: over the client's list limit, under the
+    /// GOAWAY threshold.
+    OversizedHeaders,
+    /// A valid response head and message, then trailers that are an HPACK bomb.
+    HpackBombTrailers,
+}
+
+/// What the hostile server managed to send and how the client reacted.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOutcome {
+    pub sent: u64,
+    /// GOAWAY frames from the client, as `CODE debug`.
+    pub goaways: Vec<String>,
+    /// RST_STREAM codes from the client.
+    pub resets: Vec<&'static str>,
+    /// The client closed the connection.
+    pub closed: bool,
+}
+
+/// Serves one connection on `listener` as a hostile server: answers the first request with
+/// `attack`, writing for at most `limit` or until the client gives up.
+pub async fn hostile_server(
+    listener: tokio::net::TcpListener,
+    attack: ServerAttack,
+    limit: Duration,
+) -> ServerOutcome {
+    let deadline = Instant::now() + limit;
+    let Ok((tcp, _)) = listener.accept().await else {
+        return ServerOutcome::default();
+    };
+    let (mut read, mut write) = tcp.into_split();
+    let mut preface = [0u8; 24];
+    if tokio::io::AsyncReadExt::read_exact(&mut read, &mut preface)
+        .await
+        .is_err()
+    {
+        return ServerOutcome::default();
+    }
+    let seen = Arc::new(Mutex::new(ServerOutcome::default()));
+    let (stream_tx, stream_rx) = tokio::sync::oneshot::channel();
+    let reader = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            let mut stream_tx = Some(stream_tx);
+            loop {
+                let Ok(frame) = h2raw::read_frame(&mut read, 1 << 24).await else {
+                    break;
+                };
+                let Ok(mut seen) = seen.lock() else { break };
+                match frame.kind {
+                    kind::HEADERS => {
+                        if let Some(tx) = stream_tx.take() {
+                            let _ = tx.send(frame.stream);
+                        }
+                    }
+                    kind::GOAWAY => {
+                        if let Some((code, debug)) = frame.goaway() {
+                            seen.goaways.push(
+                                format!("{} {debug}", h2raw::error_name(code))
+                                    .trim()
+                                    .to_owned(),
+                            );
+                        }
+                    }
+                    kind::RST_STREAM => {
+                        if let Some(code) = frame.rst_code() {
+                            seen.resets.push(h2raw::error_name(code));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let Ok(mut seen) = seen.lock() {
+                seen.closed = true;
+            }
+        })
+    };
+    let sent = std::sync::atomic::AtomicU64::new(0);
+    let send = |bytes: Vec<u8>| {
+        sent.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        bytes
+    };
+    let hello = [h2raw::settings(&[]), h2raw::settings_ack()].concat();
+    if write.write_all(&send(hello)).await.is_err() {
+        return ServerOutcome::default();
+    }
+    let stream = match tokio::time::timeout(Duration::from_secs(5), stream_rx).await {
+        Ok(Ok(stream)) => stream,
+        _ => return ServerOutcome::default(),
+    };
+    let done = |seen: &Arc<Mutex<ServerOutcome>>| {
+        seen.lock()
+            .map(|s| s.closed || !s.goaways.is_empty())
+            .unwrap_or(true)
+    };
+    match attack {
+        ServerAttack::ContinuationFlood => {
+            let mut block = hpack::grpc_response();
+            block.push(0x00);
+            hpack::string(&mut block, b"x-flood");
+            hpack::int(&mut block, 7, 0, 1 << 27);
+            let mut out = h2raw::headers(stream, false, false, &block);
+            // The client did not raise SETTINGS_MAX_FRAME_SIZE for us: 16 KiB frames.
+            let filler = h2raw::continuation(stream, false, &[b'a'; 16_384]);
+            while Instant::now() < deadline
+                && !done(&seen)
+                && sent.load(std::sync::atomic::Ordering::Relaxed) < (64 << 20)
+            {
+                out.extend(filler.repeat(4));
+                let batch = send(std::mem::take(&mut out));
+                let timeout = tokio::time::Instant::from_std(deadline);
+                if !matches!(
+                    tokio::time::timeout_at(timeout, write.write_all(&batch)).await,
+                    Ok(Ok(()))
+                ) {
+                    break;
+                }
+            }
+        }
+        ServerAttack::HpackBombHeaders | ServerAttack::OversizedHeaders => {
+            let mut block = hpack::grpc_response();
+            if let ServerAttack::HpackBombHeaders = attack {
+                hpack::literal_indexed(&mut block, b"x-bomb", &[b'a'; 4000]);
+                for _ in 0..4_000 {
+                    hpack::indexed(&mut block, 62);
+                }
+            } else {
+                hpack::literal(&mut block, b"x-big", &[b'b'; 20_000]);
+            }
+            let (frames, _) = header_frames(stream, &block, 16_384, false);
+            let _ = write.write_all(&send(frames)).await;
+        }
+        ServerAttack::HpackBombTrailers => {
+            let mut out = h2raw::headers(stream, true, false, &hpack::grpc_response());
+            out.extend(h2raw::data(stream, false, &h2raw::grpc_message(0, &[])));
+            let mut block = Vec::new();
+            hpack::literal(&mut block, b"grpc-status", b"0");
+            hpack::literal_indexed(&mut block, b"x-bomb", &[b'a'; 4000]);
+            for _ in 0..4_000 {
+                hpack::indexed(&mut block, 62);
+            }
+            let (frames, _) = header_frames(stream, &block, 16_384, true);
+            out.extend(frames);
+            let _ = write.write_all(&send(out)).await;
+        }
+    }
+    // Let the client's reaction arrive.
+    let wait_until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < wait_until && !done(&seen) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    reader.abort();
+    let mut outcome = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    outcome.sent = sent.into_inner();
+    outcome
+}
