@@ -60,12 +60,14 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # System packages the tests need: protoc (check-generated, the quickstart test), gRPC's
-# standard protos, and npm (the quickstart test installs buf from npm into target/buf).
+# standard protos, npm (the quickstart test installs buf from npm into target/buf), and
+# iproute2 (tests/faults.rs black-holes a connection inside a network namespace).
 # Installs only what is missing, so it is a no-op on a prepared machine.
 deps:
 	@missing=""; \
 	command -v $(PROTOC) >/dev/null 2>&1 || missing="$$missing protobuf-compiler"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	[ -f $(GRPC_PROTO)/grpc/testing/test.proto ] || missing="$$missing grpc-proto"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \

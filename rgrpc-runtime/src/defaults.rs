@@ -14,7 +14,7 @@
 //! | [`SEND_BUFFER`] | 32 KiB | grpc-go's write buffer; bounds what a slow reader lets pile up |
 //! | [`IN_PROCESS_BUFFER`] | 256 KiB | room for a whole 64 KiB frame plus headers per write |
 //! | [`MAX_HEADER_LIST_SIZE`] | 16 KiB | hyper's (tonic's) default; gRPC C-core's hard metadata limit |
-//! | [`MAX_PENDING_ACCEPT_RESET_STREAMS`] | 20 | h2 and hyper after CVE-2023-44487 (rapid reset) |
+//! | [`MAX_PENDING_ACCEPT_RESET_STREAMS`] | 1024 | measured: h2's and hyper's 20 cut off honest clients (`tests/faults.rs`) |
 //! | [`MAX_LOCAL_ERROR_RESET_STREAMS`] | 1024 | h2's default |
 //! | [`MAX_CONCURRENT_RESET_STREAMS`] | 10 | h2's default (RFC 9113 §5.4.2 "some time") |
 //! | [`RESET_STREAM_DURATION`] | 1 s | h2's default |
@@ -82,9 +82,14 @@ pub const IN_PROCESS_BUFFER: usize = 256 * 1024;
 pub const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 
 /// Streams a client may reset before the server has accepted them, per connection, before
-/// the connection is closed with GOAWAY `ENHANCE_YOUR_CALM`: the rapid-reset defence of h2
-/// 0.4 and hyper (CVE-2023-44487).
-pub const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+/// the connection is closed with GOAWAY `ENHANCE_YOUR_CALM` `too_many_resets`: h2 0.4's
+/// rapid-reset defence (CVE-2023-44487). h2 and hyper default to 20, which an honest client
+/// reaches by cancelling calls in a burst: 1,000 queued calls sharing a 20 ms deadline open
+/// streams as earlier ones are reset and reset them a moment later, hundreds of them before
+/// the server's next accept (`tests/faults.rs`; 200 was not enough either). With 1024, 2,000
+/// such calls keep their connection (4,000 do not), and a rapid-reset attacker is still cut
+/// off within 0.1 s (`tests/hostile.rs`: ~31,000 streams).
+pub const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 1024;
 
 /// Streams the server may have to reset for a peer's protocol errors, per connection, before
 /// it closes the connection with GOAWAY `ENHANCE_YOUR_CALM` (h2's default).

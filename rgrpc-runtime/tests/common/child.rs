@@ -96,16 +96,12 @@ impl ChildServer {
     /// Starts this test binary again, running only the ignored test `test_name` (which must
     /// call [`serve_child`]) with `options`; waits up to 10 s for it to listen.
     pub fn start(test_name: &str, options: &str) -> ChildServer {
-        let exe = std::env::current_exe().expect("test binary path");
-        let mut child = Command::new(exe)
-            .args([
-                test_name,
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, options)
+        Self::start_in(None, test_name, options)
+    }
+
+    /// As [`ChildServer::start`], inside network namespace `netns` (`ip netns exec`).
+    pub fn start_in(netns: Option<&str>, test_name: &str, options: &str) -> ChildServer {
+        let mut child = run_test_in(netns, test_name, &[(CHILD_ENV, options)])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -145,10 +141,13 @@ impl ChildServer {
         let _ = self.child.wait();
     }
 
-    /// Asks the server to shut down gracefully (closes its stdin) and waits up to `limit`
-    /// for it to exit; true if it did.
-    pub fn stop_gracefully(&mut self, limit: Duration) -> bool {
+    /// Asks the server to shut down gracefully (closes its stdin), without waiting.
+    pub fn begin_shutdown(&mut self) {
         drop(self.child.stdin.take());
+    }
+
+    /// Waits up to `limit` for the server to exit; true if it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
         let until = std::time::Instant::now() + limit;
         while std::time::Instant::now() < until {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -158,6 +157,31 @@ impl ChildServer {
         }
         false
     }
+}
+
+/// A command that runs this test binary's test `test_name` (ignored ones included) alone,
+/// with `env`, inside network namespace `netns` if given.
+pub fn run_test_in(netns: Option<&str>, test_name: &str, env: &[(&str, &str)]) -> Command {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut command = match netns {
+        Some(netns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", netns]).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    };
+    command.args([
+        test_name,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
 }
 
 impl Drop for ChildServer {
