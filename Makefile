@@ -179,3 +179,13 @@ fuzz-smoke:
 	    fi; \
 	  done; \
 	fi
+
+# 1,000,000 unary calls at the issue-14 load (8 connections x 32 calls in flight) against a
+# server in a child process, release build: its RSS must stay flat and probe calls on fresh
+# connections must be answered within a second throughout. Not part of `make test` (minutes).
+# SOAK_CALLS overrides the count.
+SOAK_CALLS ?= 1000000
+.PHONY: soak
+soak:
+	RGRPC_SOAK_CALLS=$(SOAK_CALLS) $(CARGO) test --release -p rgrpc-runtime --test soak -- \
+	  --ignored --nocapture --test-threads=1 a_million_unary_calls_with_flat_rss
