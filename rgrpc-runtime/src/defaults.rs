@@ -20,6 +20,7 @@
 //! | [`RESET_STREAM_DURATION`] | 1 s | h2's default |
 //! | [`MAX_SEND_BUFFER_PER_STREAM`] | 400 KiB | h2's default |
 //! | [`CONNECTION_RECEIVE_BUFFER`] / [`SERVER_RECEIVE_BUFFER`] | 16 MiB / 256 MiB | four / 64 messages at the 4 MiB limit; measured (issue 14) |
+//! | [`CONNECTION_SEND_BUFFER`] / [`SERVER_SEND_BUFFER`] | 32 MiB / 256 MiB | eight / 64 unread 4 MiB responses; measured (issue 14) |
 
 use std::time::Duration;
 
@@ -116,3 +117,13 @@ pub const CONNECTION_RECEIVE_BUFFER: usize = 16 * 1024 * 1024;
 /// arriving: 64 messages at [`MAX_RECEIVE_MESSAGE_SIZE`], so that many connections at their
 /// own limit cannot add up to the machine's memory.
 pub const SERVER_RECEIVE_BUFFER: usize = 256 * 1024 * 1024;
+
+/// The most one server connection may hold of large unary responses (16 KiB or more) its
+/// client has not read: eight 4 MiB responses waiting for the client's window. Without it a
+/// client with a zero window asking for 1 MiB responses on 200 streams held 200 MiB per
+/// connection (issue 14).
+pub const CONNECTION_SEND_BUFFER: usize = 32 * 1024 * 1024;
+
+/// The most all of a server's connections together may hold of large unary responses their
+/// clients have not read.
+pub const SERVER_SEND_BUFFER: usize = 256 * 1024 * 1024;

@@ -256,13 +256,16 @@ fn priority_flood() {
 
 #[test]
 fn zero_window_readers() {
-    // 200 streams whose 64 KiB responses can never be sent: what the server holds is the
-    // responses (12.5 MiB), bounded by the streams a connection may open.
+    // 2 connections x 200 streams whose 256 KiB responses can never be sent (100 MiB):
+    // each connection holds at most its 32 MiB send budget; the calls over it are answered
+    // RESOURCE_EXHAUSTED (8) at once.
     let report = run("", |t| async move {
-        attacks::zero_window(&t, 1, 200, 64 * 1024, Duration::from_secs(2)).await
+        attacks::zero_window(&t, 2, 200, 256 * 1024, Duration::from_secs(2)).await
     });
-    assert_eq!(report.outcome.statuses.get(&200), Some(&200));
-    assert_peak_below(&report, 40.0);
+    assert_eq!(report.outcome.statuses.get(&200), Some(&400));
+    let refused = report.outcome.grpc_statuses.get(&8).copied().unwrap_or(0);
+    assert!(refused >= 400 - 2 * 128, "{}", report.outcome.reaction());
+    assert_peak_below(&report, 96.0);
 }
 
 #[test]

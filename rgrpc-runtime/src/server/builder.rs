@@ -14,7 +14,7 @@ use super::router::{Router, Service};
 use super::server::{Listener, Server};
 use crate::codec::CompressionEncoding;
 use crate::defaults;
-use crate::transport::budget::Budget;
+use crate::transport::budget::{Budget, ServerBudgets};
 use crate::transport::server::Settings;
 use crate::transport::Peer;
 
@@ -67,6 +67,8 @@ impl Server {
                 max_receive_message_size: defaults::MAX_RECEIVE_MESSAGE_SIZE,
                 connection_receive_buffer: defaults::CONNECTION_RECEIVE_BUFFER,
                 receive_buffer: defaults::SERVER_RECEIVE_BUFFER,
+                connection_send_buffer: defaults::CONNECTION_SEND_BUFFER,
+                send_buffer: defaults::SERVER_SEND_BUFFER,
                 shutdown_grace: defaults::SHUTDOWN_GRACE,
                 send_compressed: None,
             },
@@ -106,6 +108,22 @@ impl ServerBuilder {
     /// [`defaults::SERVER_RECEIVE_BUFFER`].
     pub fn receive_buffer(mut self, bytes: usize) -> Self {
         self.config.receive_buffer = bytes;
+        self
+    }
+
+    /// The most one connection may hold of large responses (16 KiB or more) that its client
+    /// has not read yet (they wait for its HTTP/2 window); a response that would go over it
+    /// is answered `RESOURCE_EXHAUSTED` instead. Default
+    /// [`defaults::CONNECTION_SEND_BUFFER`].
+    pub fn connection_send_buffer(mut self, bytes: usize) -> Self {
+        self.config.connection_send_buffer = bytes;
+        self
+    }
+
+    /// The most all connections together may hold of large responses their clients have not
+    /// read yet. Default [`defaults::SERVER_SEND_BUFFER`].
+    pub fn send_buffer(mut self, bytes: usize) -> Self {
+        self.config.send_buffer = bytes;
         self
     }
 
@@ -218,7 +236,10 @@ impl ServerBuilder {
         Ok(Server::new(
             listener,
             Shared {
-                receive: Arc::new(Budget::new(self.config.receive_buffer)),
+                budgets: ServerBudgets {
+                    receive: Arc::new(Budget::new(self.config.receive_buffer)),
+                    send: Arc::new(Budget::new(self.config.send_buffer)),
+                },
                 router: self.router,
                 config: self.config,
                 calls: CallTracker::default(),

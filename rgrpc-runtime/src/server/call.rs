@@ -105,6 +105,7 @@ impl ServerCall {
     {
         Box::pin(async move {
             let (deadline, compression) = (self.0.deadline, self.0.compression);
+            let budget = self.0.budget.clone();
             let cancel = Cancellation::new();
             let (request, mut respond) = self.into_streaming::<C::Server>(&cancel);
             let outcome = guard(
@@ -115,7 +116,7 @@ impl ServerCall {
                 |_| {},
             )
             .await;
-            finish_unary::<C::Server>(&mut respond, outcome, compression);
+            finish_unary::<C::Server>(&mut respond, outcome, compression, &budget);
         })
     }
 

@@ -14,6 +14,10 @@ pub(crate) struct Config {
     pub(crate) connection_receive_buffer: usize,
     /// Bytes of incomplete request messages the whole server may hold.
     pub(crate) receive_buffer: usize,
+    /// Bytes of large unread responses one connection may hold.
+    pub(crate) connection_send_buffer: usize,
+    /// Bytes of large unread responses the whole server may hold.
+    pub(crate) send_buffer: usize,
     pub(crate) shutdown_grace: Duration,
     pub(crate) send_compressed: Option<CompressionEncoding>,
 }

@@ -19,7 +19,7 @@ use super::config::Config;
 use super::router::Router;
 use super::{ServerCall, ServerFuture};
 use crate::request::CallContext;
-use crate::transport::budget::{Budget, ConnectionBudget};
+use crate::transport::budget::{ConnectionBudget, ServerBudgets};
 use crate::transport::server::Calls;
 use crate::transport::Peer;
 use crate::wire;
@@ -29,8 +29,8 @@ pub(crate) struct Shared {
     pub(crate) router: Router,
     pub(crate) config: Config,
     pub(crate) calls: CallTracker,
-    /// Bytes of incomplete request messages held by all connections.
-    pub(crate) receive: Arc<Budget>,
+    /// What all connections together may hold (`transport::budget`).
+    pub(crate) budgets: ServerBudgets,
 }
 
 impl Calls for Shared {
@@ -75,7 +75,8 @@ impl Calls for Shared {
     fn connection_budget(&self) -> Arc<ConnectionBudget> {
         Arc::new(ConnectionBudget::new(
             self.config.connection_receive_buffer,
-            self.receive.clone(),
+            self.config.connection_send_buffer,
+            &self.budgets,
         ))
     }
 

@@ -3,21 +3,26 @@
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 
+use std::sync::Arc;
+
 use super::accepted::Compression;
 use super::guard::{deadline_status, panic_status, Outcome};
 use crate::codec::{framing, Codec};
 use crate::metadata::names;
+use crate::transport::budget::{charge_unsent, ConnectionBudget};
 use crate::wire::{self, response_head};
 use crate::{Response, Status};
 
 /// Sends the single response, or the status, of a unary or client-streaming call.
+/// A large response is charged to `budget` until it is written (`transport::budget`).
 pub(crate) fn finish_unary<C: Codec>(
     respond: &mut SendResponse<Bytes>,
     outcome: Outcome<Result<Response<C::Encode>, Status>>,
     compression: Compression,
+    budget: &Arc<ConnectionBudget>,
 ) {
     match outcome {
-        Outcome::Done(Ok(response)) => send_unary::<C>(respond, response, compression),
+        Outcome::Done(Ok(response)) => send_unary::<C>(respond, response, compression, budget),
         Outcome::Done(Err(status)) => send_trailers_only(respond, &status),
         Outcome::DeadlineExceeded => send_trailers_only(respond, &deadline_status()),
         Outcome::Panicked => send_trailers_only(respond, &panic_status()),
@@ -29,10 +34,17 @@ fn send_unary<C: Codec>(
     respond: &mut SendResponse<Bytes>,
     response: Response<C::Encode>,
     compression: Compression,
+    budget: &Arc<ConnectionBudget>,
 ) {
     let encoding = compression.response(response.compress());
     let (message, metadata, trailers) = response.into_parts();
     let frame = match framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding) {
+        Ok(frame) => frame,
+        Err(status) => return send_trailers_only(respond, &status),
+    };
+    // h2 holds the message until the client's window lets it out: a large one counts
+    // against the connection's and the server's send budgets meanwhile.
+    let frame = match charge_unsent(budget, frame) {
         Ok(frame) => frame,
         Err(status) => return send_trailers_only(respond, &status),
     };

@@ -115,6 +115,7 @@ pin_project! {
         cancel: Cancellation,
         compression: Compression,
         max_receive: usize,
+        budget: std::sync::Arc<ConnectionBudget>,
         codec: PhantomData<fn() -> C>,
     }
 }
@@ -137,7 +138,7 @@ where
     pub(super) fn new(call: Accepted, handler: F) -> Self {
         UnaryCall {
             stage: Stage::Reading {
-                read: SingleRead::new(call.body, call.max_receive, call.budget),
+                read: SingleRead::new(call.body, call.max_receive, call.budget.clone()),
                 headers: call.headers,
                 context: call.context,
                 handler: Some(handler),
@@ -148,6 +149,7 @@ where
             cancel: Cancellation::new(),
             compression: call.compression,
             max_receive: call.max_receive,
+            budget: call.budget,
             codec: PhantomData,
         }
     }
@@ -221,7 +223,7 @@ where
         }
         // Drop the handler (and what it holds) before answering.
         this.stage.set(Stage::Done);
-        finish_unary::<C>(this.respond, outcome, *this.compression);
+        finish_unary::<C>(this.respond, outcome, *this.compression, this.budget);
         Poll::Ready(())
     }
 }

@@ -52,6 +52,8 @@ pub struct Outcome {
     pub resets: BTreeMap<&'static str, u32>,
     /// Response `:status` values.
     pub statuses: BTreeMap<u16, u32>,
+    /// `grpc-status` values in trailers-only answers and trailers.
+    pub grpc_statuses: BTreeMap<u32, u32>,
     /// Streams the attacker opened.
     pub streams: u64,
     /// Frames the attacker sent.
@@ -74,6 +76,9 @@ impl Outcome {
         for (k, v) in other.statuses {
             *self.statuses.entry(k).or_default() += v;
         }
+        for (k, v) in other.grpc_statuses {
+            *self.grpc_statuses.entry(k).or_default() += v;
+        }
     }
 
     /// True if some GOAWAY carried `code` (e.g. `ENHANCE_YOUR_CALM`).
@@ -92,6 +97,9 @@ impl Outcome {
         }
         for (k, v) in &self.statuses {
             parts.push(format!(":status {k} x{v}"));
+        }
+        for (k, v) in &self.grpc_statuses {
+            parts.push(format!("grpc-status {k} x{v}"));
         }
         if self.closed_by_server > 0 {
             parts.push(format!(
@@ -386,6 +394,10 @@ async fn read_all(mut read: tokio::net::tcp::OwnedReadHalf, seen: Arc<Mutex<Seen
                             if name == b":status" {
                                 let status = String::from_utf8_lossy(&value).parse().unwrap_or(0);
                                 *outcome.statuses.entry(status).or_default() += 1;
+                            }
+                            if name == b"grpc-status" {
+                                let status = String::from_utf8_lossy(&value).parse().unwrap_or(99);
+                                *outcome.grpc_statuses.entry(status).or_default() += 1;
                             }
                         }
                     }
