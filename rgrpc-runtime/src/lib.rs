@@ -19,6 +19,8 @@ pub mod codec;
 pub mod codegen;
 pub mod defaults;
 mod error;
+#[cfg(feature = "health")]
+pub mod health;
 pub mod metadata;
 mod method;
 mod request;
