@@ -23,6 +23,8 @@ mod error;
 pub mod health;
 pub mod metadata;
 mod method;
+#[cfg(feature = "reflection")]
+pub mod reflection;
 mod request;
 mod response;
 pub mod server;
