@@ -355,7 +355,7 @@ mod tests {
         assert_eq!(reporter.status("a.B"), Some(ServingStatus::NOT_SERVING));
         reporter.clear("a.B");
         assert_eq!(reporter.status("a.B"), None);
-        assert!(reporter.state.lock().statuses.get("a.B").is_none());
+        assert!(!reporter.state.lock().statuses.contains_key("a.B"));
     }
 
     #[test]
