@@ -23,6 +23,7 @@ mod error;
 pub mod health;
 pub mod metadata;
 mod method;
+pub mod observe;
 #[cfg(feature = "reflection")]
 pub mod reflection;
 mod request;
