@@ -4,6 +4,29 @@
 
 use crate::codegen as rgrpc;
 
+/// The methods of `grpc.health.v1.Health`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct HealthMethods;
+impl HealthMethods {
+    /// `/grpc.health.v1.Health/Check`.
+    pub const CHECK: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::health::HealthCheckRequest,
+            super::health::HealthCheckResponse,
+        >,
+    > = rgrpc::Method::new("/grpc.health.v1.Health/Check", rgrpc::MethodKind::Unary);
+    /// `/grpc.health.v1.Health/Watch`.
+    pub const WATCH: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::health::HealthCheckRequest,
+            super::health::HealthCheckResponse,
+        >,
+    > = rgrpc::Method::new(
+        "/grpc.health.v1.Health/Watch",
+        rgrpc::MethodKind::ServerStreaming,
+    );
+}
+
 /// A client for `grpc.health.v1.Health`.
 #[derive(Clone, Debug)]
 pub struct HealthClient {
@@ -27,13 +50,7 @@ impl HealthClient {
         &self,
         request: impl rgrpc::IntoRequest<super::health::HealthCheckRequest>,
     ) -> Result<rgrpc::Response<super::health::HealthCheckResponse>, rgrpc::Status> {
-        rgrpc::unary::<
-            rgrpc::ProtobufCodec<
-                super::health::HealthCheckRequest,
-                super::health::HealthCheckResponse,
-            >,
-        >(&self.channel, "/grpc.health.v1.Health/Check", request.into_request())
-            .await
+        rgrpc::unary(&self.channel, &HealthMethods::CHECK, request.into_request()).await
     }
 
     /// Performs a watch for the serving status of the requested service.
@@ -55,12 +72,11 @@ impl HealthClient {
         &self,
         request: impl rgrpc::IntoRequest<super::health::HealthCheckRequest>,
     ) -> Result<rgrpc::Streaming<super::health::HealthCheckResponse>, rgrpc::Status> {
-        rgrpc::server_streaming::<
-            rgrpc::ProtobufCodec<
-                super::health::HealthCheckRequest,
-                super::health::HealthCheckResponse,
-            >,
-        >(&self.channel, "/grpc.health.v1.Health/Watch", request.into_request())
+        rgrpc::server_streaming(
+                &self.channel,
+                &HealthMethods::WATCH,
+                request.into_request(),
+            )
             .await
     }
 }
@@ -135,29 +151,21 @@ impl<T: Health> rgrpc::Service for HealthServer<T> {
         match method {
             "Check" => {
                 let inner = self.inner.clone();
-                call.unary::<
-                        rgrpc::ProtobufCodec<
-                            super::health::HealthCheckResponse,
-                            super::health::HealthCheckRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request| async move {
-                    <T as Health>::check(&inner, request).await
-                })
+                call.unary(
+                    &HealthMethods::CHECK,
+                    move |request| async move {
+                        <T as Health>::check(&inner, request).await
+                    },
+                )
             }
             "Watch" => {
                 let inner = self.inner.clone();
-                call.server_streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::health::HealthCheckResponse,
-                            super::health::HealthCheckRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as Health>::watch(&inner, request, responses).await
-                })
+                call.server_streaming(
+                    &HealthMethods::WATCH,
+                    move |request, responses| async move {
+                        <T as Health>::watch(&inner, request, responses).await
+                    },
+                )
             }
             _ => call.unimplemented("grpc.health.v1.Health", method),
         }

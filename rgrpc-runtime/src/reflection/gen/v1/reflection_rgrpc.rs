@@ -4,6 +4,22 @@
 
 use crate::codegen as rgrpc;
 
+/// The methods of `grpc.reflection.v1.ServerReflection`, one descriptor each, used by its client and its server.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerReflectionMethods;
+impl ServerReflectionMethods {
+    /// `/grpc.reflection.v1.ServerReflection/ServerReflectionInfo`.
+    pub const SERVER_REFLECTION_INFO: rgrpc::Method<
+        rgrpc::ProtobufCodec<
+            super::reflection::ServerReflectionRequest,
+            super::reflection::ServerReflectionResponse,
+        >,
+    > = rgrpc::Method::new(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        rgrpc::MethodKind::BidiStreaming,
+    );
+}
+
 /// A client for `grpc.reflection.v1.ServerReflection`.
 #[derive(Clone, Debug)]
 pub struct ServerReflectionClient {
@@ -35,14 +51,9 @@ impl ServerReflectionClient {
         ),
         rgrpc::Status,
     > {
-        rgrpc::streaming::<
-            rgrpc::ProtobufCodec<
-                super::reflection::ServerReflectionRequest,
-                super::reflection::ServerReflectionResponse,
-            >,
-        >(
+        rgrpc::streaming(
                 &self.channel,
-                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                &ServerReflectionMethods::SERVER_REFLECTION_INFO,
                 request.into_request(),
             )
             .await
@@ -97,21 +108,17 @@ impl<T: ServerReflection> rgrpc::Service for ServerReflectionServer<T> {
         match method {
             "ServerReflectionInfo" => {
                 let inner = self.inner.clone();
-                call.streaming::<
-                        rgrpc::ProtobufCodec<
-                            super::reflection::ServerReflectionResponse,
-                            super::reflection::ServerReflectionRequest,
-                        >,
-                        _,
-                        _,
-                    >(move |request, responses| async move {
-                    <T as ServerReflection>::server_reflection_info(
-                            &inner,
-                            request,
-                            responses,
-                        )
-                        .await
-                })
+                call.streaming(
+                    &ServerReflectionMethods::SERVER_REFLECTION_INFO,
+                    move |request, responses| async move {
+                        <T as ServerReflection>::server_reflection_info(
+                                &inner,
+                                request,
+                                responses,
+                            )
+                            .await
+                    },
+                )
             }
             _ => call.unimplemented("grpc.reflection.v1.ServerReflection", method),
         }
