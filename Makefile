@@ -42,7 +42,7 @@ RUNTIME_GEN := rgrpc-runtime/src/health/gen rgrpc-runtime/src/reflection/gen/v1 
 
 generate: deps plugin
 	$(call gen,examples/src/gen,proto,proto/helloworld.proto proto/route_guide.proto)
-	$(call gen,rgrpc-runtime/tests/gen,proto,proto/echo.proto)
+	$(call gen,rgrpc-runtime/tests/gen,proto,proto/echo.proto proto/reflection_base.proto proto/reflection_ext.proto)
 	$(call gen,conformance/src/gen,$(GRPC_PROTO) -I proto,grpc/testing/empty.proto grpc/testing/messages.proto grpc/testing/test.proto bench.proto)
 	$(call gen,rgrpc-runtime/src/health/gen,$(GRPC_PROTO),grpc/health/v1/health.proto,runtime_crate=crate)
 	$(call gen,rgrpc-runtime/src/reflection/gen/v1,$(GRPC_PROTO),grpc/reflection/v1/reflection.proto,runtime_crate=crate)

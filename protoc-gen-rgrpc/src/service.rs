@@ -45,7 +45,13 @@ pub fn generate(
         out.extend(client(service, &full_name, &service_docs, &methods));
     }
     if options.server {
-        out.extend(server(service, &full_name, &service_docs, &methods));
+        out.extend(server(
+            service,
+            &full_name,
+            &service_docs,
+            &methods,
+            options.descriptors,
+        ));
     }
     Ok(out)
 }
@@ -291,8 +297,18 @@ fn server(
     full_name: &str,
     service_docs: &TokenStream,
     methods: &[Method],
+    descriptors: bool,
 ) -> TokenStream {
     let trait_name = ident(service.name());
+    // The file's embedded descriptors (`descriptors.rs`), for server reflection.
+    let file_descriptors = descriptors.then(|| {
+        let name = format_ident!("{}", crate::descriptors::CONST_NAME);
+        quote! {
+            fn file_descriptors(&self) -> &'static [&'static [u8]] {
+                #name
+            }
+        }
+    });
     let bare = trait_name.to_string().trim_start_matches("r#").to_owned();
     let server = format_ident!("{}Server", bare);
     let trait_summary =
@@ -424,6 +440,8 @@ fn server(
                     _ => call.unimplemented(#full_name, method),
                 }
             }
+
+            #file_descriptors
         }
     }
 }

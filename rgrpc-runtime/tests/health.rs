@@ -128,3 +128,48 @@ async fn shutdown_marks_everything_not_serving() {
     })
     .await;
 }
+
+/// A graceful shutdown first marks everything NOT_SERVING, which open watches deliver, and
+/// then ends them, so they do not hold the shutdown for its grace period.
+#[tokio::test]
+async fn graceful_shutdown_reports_not_serving_then_ends_watches() {
+    bounded(async {
+        let (reporter, service) = health::service();
+        reporter.set_serving("a.B");
+        let server = Server::builder()
+            .add_service(service)
+            .shutdown_grace(Duration::from_secs(20))
+            .bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve_with_shutdown(async {
+            let _ = stopped.await;
+        }));
+        let channel = Channel::connect(&format!("http://{addr}"))
+            .await
+            .expect("connect");
+        let client = HealthClient::new(channel);
+        let mut overall = client.watch(ask("")).await.expect("watch");
+        let mut b = client.watch(ask("a.B")).await.expect("watch");
+        assert_eq!(next(&mut overall).await, ServingStatus::SERVING);
+        assert_eq!(next(&mut b).await, ServingStatus::SERVING);
+
+        let started = tokio::time::Instant::now();
+        stop.send(()).expect("server running");
+        assert_eq!(next(&mut overall).await, ServingStatus::NOT_SERVING);
+        assert_eq!(next(&mut b).await, ServingStatus::NOT_SERVING);
+        let end = overall.message().await.unwrap_err();
+        assert_eq!(end.code(), Code::Unavailable, "{end}");
+        serving.await.expect("server task").expect("clean shutdown");
+        // Well inside the 20 s grace: the watches did not hold the shutdown.
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(reporter.status("a.B"), Some(ServingStatus::NOT_SERVING));
+    })
+    .await;
+}

@@ -1,54 +1,35 @@
-//! Server reflection v1 and v1alpha over loopback with our own generated clients: every query
-//! kind, answers in order on one stream, NOT_FOUND inside the stream without ending it, and
-//! dependencies sent once per stream. grpcurl, buf curl and grpcio's reflection client are
+//! Server reflection v1 and v1alpha over loopback with our own generated clients, from the
+//! descriptors the plugin embeds: every query kind, answers in order on one stream,
+//! NOT_FOUND inside the stream without ending it, and dependencies sent once per stream. grpcurl, buf curl and grpcio's reflection client are
 //! in `conformance/tests/reflection_tools.rs`.
 
 mod common;
 mod gen;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::{bounded, EchoServer, EchoService};
+use gen::reflection_base::Base;
+use gen::reflection_ext_rgrpc::{Extended, ExtendedServer};
 use protobuf::descriptor::FileDescriptorProto;
 use protobuf::Message;
 use rgrpc_runtime::reflection::{self, ReflectionBuilder};
-use rgrpc_runtime::{Channel, Code, Server};
+use rgrpc_runtime::{Channel, Code, Request, Response, Server, Status};
 
-/// echo.proto, base.proto and ext.proto (with imports and comments) as protoc serializes
-/// them.
-fn descriptor_set() -> Vec<u8> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::env::temp_dir().join(format!("rgrpc-reflection-{}.pb", std::process::id()));
-    let status = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()))
-        .arg("-I")
-        .arg(root.join("../proto"))
-        .arg("-I")
-        .arg(root.join("tests/reflection_protos"))
-        .args(["--include_imports", "--include_source_info"])
-        .arg(format!("--descriptor_set_out={}", out.display()))
-        .args(["echo.proto", "ext.proto"])
-        .status()
-        .expect("run protoc (make deps installs it)");
-    assert!(status.success(), "protoc failed");
-    let bytes = std::fs::read(&out).expect("read descriptor set");
-    let _ = std::fs::remove_file(&out);
-    bytes
+struct Echoes;
+
+impl Extended for Echoes {
+    async fn get(&self, request: Request<Base>) -> Result<Response<Base>, Status> {
+        Ok(Response::new(request.into_message()))
+    }
 }
 
+/// Echo and Extended, with reflection for both from the descriptors the plugin embedded in
+/// their generated code (`add_reflection`: nothing registered by hand).
 async fn serve() -> Channel {
-    let reflection = ReflectionBuilder::new()
-        .register_file_descriptor_set(&descriptor_set())
-        .service_name("rgrpc.test.Echo")
-        .service_name(reflection::V1_SERVICE_NAME)
-        .service_name(reflection::V1ALPHA_SERVICE_NAME)
-        .build()
-        .expect("descriptors");
     let (events, _) = tokio::sync::mpsc::unbounded_channel();
     let server = Server::builder()
         .add_service(EchoServer::new(EchoService { events }))
-        .add_service(reflection.v1())
-        .add_service(reflection.v1alpha())
+        .add_reflection()
+        .add_service(ExtendedServer::new(Echoes))
         .bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -113,6 +94,7 @@ macro_rules! checks {
             [
                 "grpc.reflection.v1.ServerReflection",
                 "grpc.reflection.v1alpha.ServerReflection",
+                "rgrpc.ext.Extended",
                 "rgrpc.test.Echo"
             ]
         );
@@ -138,14 +120,28 @@ macro_rules! checks {
         let echo = FileDescriptorProto::parse_from_bytes(&files.file_descriptor_proto[0]).unwrap();
         assert!(echo.source_code_info.is_some(), "comments are kept");
 
-        // ext.proto imports base.proto, which imports echo.proto, already sent on this stream.
-        let R::FileDescriptorResponse(files) = ask(Q::FileByFilename("ext.proto".into())).await
+        // reflection_ext.proto imports reflection_base.proto, which imports echo.proto,
+        // already sent on this stream.
+        let R::FileDescriptorResponse(files) =
+            ask(Q::FileByFilename("reflection_ext.proto".into())).await
         else {
             panic!("not files");
         };
         assert_eq!(
             names(&files.file_descriptor_proto),
-            ["ext.proto", "base.proto"]
+            ["reflection_ext.proto", "reflection_base.proto"]
+        );
+        // The reflection service describes itself too.
+        let R::FileDescriptorResponse(files) = ask(Q::FileContainingSymbol(
+            "grpc.reflection.v1alpha.ServerReflection".into(),
+        ))
+        .await
+        else {
+            panic!("not files");
+        };
+        assert_eq!(
+            names(&files.file_descriptor_proto),
+            ["grpc/reflection/v1alpha/reflection.proto"]
         );
 
         let extension = ExtensionRequest {
@@ -157,7 +153,10 @@ macro_rules! checks {
         else {
             panic!("not files");
         };
-        assert_eq!(names(&files.file_descriptor_proto), ["ext.proto"]);
+        assert_eq!(
+            names(&files.file_descriptor_proto),
+            ["reflection_ext.proto"]
+        );
 
         let R::AllExtensionNumbersResponse(numbers) =
             ask(Q::AllExtensionNumbersOfType("rgrpc.ext.Base".into())).await
@@ -196,6 +195,32 @@ async fn v1_answers_every_query() {
 #[tokio::test]
 async fn v1alpha_answers_every_query() {
     bounded(async { checks!(v1alpha) }).await;
+}
+
+/// The builder on its own, from a `FileDescriptorSet` as `protoc --descriptor_set_out`
+/// writes one (built here from the embedded descriptors), with an explicit service list.
+#[test]
+fn builder_from_a_descriptor_set() {
+    let mut set = protobuf::descriptor::FileDescriptorSet::new();
+    for bytes in gen::reflection_ext_rgrpc::FILE_DESCRIPTORS {
+        set.file
+            .push(FileDescriptorProto::parse_from_bytes(bytes).expect("descriptor"));
+    }
+    let reflection = ReflectionBuilder::new()
+        .register_file_descriptor_set(&set.write_to_bytes().expect("encode"))
+        .service_name("rgrpc.ext.Extended")
+        .build()
+        .expect("build");
+    assert_eq!(reflection.service_names(), ["rgrpc.ext.Extended"]);
+    let all = ReflectionBuilder::new()
+        .register_file_descriptors(gen::reflection_ext_rgrpc::FILE_DESCRIPTORS)
+        .build()
+        .expect("build");
+    // With no names given, every service the files define.
+    assert_eq!(
+        all.service_names(),
+        ["rgrpc.ext.Extended", "rgrpc.test.Echo"]
+    );
 }
 
 #[test]

@@ -246,47 +246,34 @@ pub struct StandardServer {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-/// The descriptors reflection serves: the interop protos with their imports, and the
-/// standard services' own, as protoc serializes them.
-fn descriptor_set() -> Vec<u8> {
-    let grpc_proto = std::env::var("GRPC_PROTO").unwrap_or_else(|_| "/usr/share/grpc-proto".into());
-    let out = std::env::temp_dir().join(format!(
-        "rgrpc-standard-{}-{:?}.pb",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let status = std::process::Command::new("protoc")
-        .arg(format!("-I{grpc_proto}"))
-        .args(["--include_imports", "--include_source_info"])
-        .arg(format!("--descriptor_set_out={}", out.display()))
-        .args([
-            "grpc/testing/test.proto",
-            "grpc/health/v1/health.proto",
-            "grpc/reflection/v1/reflection.proto",
-            "grpc/reflection/v1alpha/reflection.proto",
-        ])
-        .status()
-        .expect("run protoc (make deps installs it)");
-    assert!(status.success(), "protoc failed");
-    let bytes = std::fs::read(&out).expect("read the descriptor set");
-    let _ = std::fs::remove_file(&out);
-    bytes
-}
-
 impl StandardServer {
     pub async fn start(versions: Versions) -> StandardServer {
         use rgrpc_runtime::{health, reflection};
+        if versions.v1 && versions.v1alpha {
+            // What `interop-server` serves.
+            let (reporter, builder) =
+                rgrpc_conformance::interop::server::register_with_standard_services(
+                    rgrpc_runtime::Server::builder(),
+                );
+            return Self::serve(builder, reporter).await;
+        }
         let (reporter, health_service) = health::service();
         reporter.set_serving("grpc.testing.TestService");
+        // The descriptors the plugin embedded in the generated code of each service.
         let mut reflection = reflection::ReflectionBuilder::new()
-            .register_file_descriptor_set(&descriptor_set())
+            .register_file_descriptors(rgrpc_conformance::gen::test_rgrpc::FILE_DESCRIPTORS)
+            .register_file_descriptors(health::pb::FILE_DESCRIPTORS)
             .service_name("grpc.testing.TestService")
             .service_name(health::SERVICE_NAME);
         if versions.v1 {
-            reflection = reflection.service_name(reflection::V1_SERVICE_NAME);
+            reflection = reflection
+                .service_name(reflection::V1_SERVICE_NAME)
+                .register_file_descriptors(reflection::v1::FILE_DESCRIPTORS);
         }
         if versions.v1alpha {
-            reflection = reflection.service_name(reflection::V1ALPHA_SERVICE_NAME);
+            reflection = reflection
+                .service_name(reflection::V1ALPHA_SERVICE_NAME)
+                .register_file_descriptors(reflection::v1alpha::FILE_DESCRIPTORS);
         }
         let reflection = reflection.build().expect("descriptors");
         let mut builder =
@@ -298,6 +285,13 @@ impl StandardServer {
         if versions.v1alpha {
             builder = builder.add_service(reflection.v1alpha());
         }
+        Self::serve(builder, reporter).await
+    }
+
+    async fn serve(
+        builder: rgrpc_runtime::ServerBuilder,
+        reporter: rgrpc_runtime::health::HealthReporter,
+    ) -> StandardServer {
         let server = builder.bind("127.0.0.1:0").await.expect("bind");
         let addr = server.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

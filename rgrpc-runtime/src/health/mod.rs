@@ -41,7 +41,7 @@ mod gen;
 /// The generated messages and client of `grpc/health/v1/health.proto`.
 pub mod pb {
     pub use super::gen::health::*;
-    pub use super::gen::health_rgrpc::{Health, HealthClient, HealthServer};
+    pub use super::gen::health_rgrpc::{Health, HealthClient, HealthServer, FILE_DESCRIPTORS};
 }
 
 pub use gen::health::health_check_response::ServingStatus;
@@ -212,12 +212,6 @@ impl HealthService {
     pub fn reporter(&self) -> &HealthReporter {
         &self.reporter
     }
-
-    /// What the server calls when its graceful shutdown begins: every status `NOT_SERVING`
-    /// first, then open watches end.
-    pub fn server_shutting_down(&self) {
-        self.reporter.close_watches();
-    }
 }
 
 impl Service for HealthService {
@@ -227,6 +221,14 @@ impl Service for HealthService {
 
     fn call(&self, method: &str, call: ServerCall) -> ServerFuture {
         self.server.call(method, call)
+    }
+
+    fn file_descriptors(&self) -> &'static [&'static [u8]] {
+        self.server.file_descriptors()
+    }
+
+    fn shutting_down(&self) {
+        self.reporter.close_watches();
     }
 }
 

@@ -48,13 +48,17 @@ mod gen {
 /// The generated messages and clients of `grpc/reflection/v1/reflection.proto`.
 pub mod v1 {
     pub use super::gen::v1::reflection::*;
-    pub use super::gen::v1::reflection_rgrpc::{ServerReflection, ServerReflectionClient};
+    pub use super::gen::v1::reflection_rgrpc::{
+        ServerReflection, ServerReflectionClient, FILE_DESCRIPTORS,
+    };
 }
 
 /// The generated messages and clients of `grpc/reflection/v1alpha/reflection.proto`.
 pub mod v1alpha {
     pub use super::gen::v1alpha::reflection::*;
-    pub use super::gen::v1alpha::reflection_rgrpc::{ServerReflection, ServerReflectionClient};
+    pub use super::gen::v1alpha::reflection_rgrpc::{
+        ServerReflection, ServerReflectionClient, FILE_DESCRIPTORS,
+    };
 }
 
 /// `grpc.reflection.v1.ServerReflection`.
@@ -131,6 +135,24 @@ impl ReflectionBuilder {
             }),
         })
     }
+}
+
+/// Reflection for `services` (and for itself): their names and embedded descriptors.
+pub(crate) fn for_services<'a>(
+    services: impl Iterator<Item = &'a dyn Service>,
+) -> Result<(ReflectionV1, ReflectionV1Alpha), InvalidDescriptor> {
+    let mut builder = ReflectionBuilder::new()
+        .service_name(V1_SERVICE_NAME)
+        .service_name(V1ALPHA_SERVICE_NAME)
+        .register_file_descriptors(gen::v1::reflection_rgrpc::FILE_DESCRIPTORS)
+        .register_file_descriptors(gen::v1alpha::reflection_rgrpc::FILE_DESCRIPTORS);
+    for service in services {
+        builder = builder
+            .service_name(service.name())
+            .register_file_descriptors(service.file_descriptors());
+    }
+    let reflection = builder.build()?;
+    Ok((reflection.v1(), reflection.v1alpha()))
 }
 
 /// Descriptors and service names, indexed; hands out the two reflection services.
@@ -247,6 +269,10 @@ macro_rules! version {
 
             fn call(&self, method: &str, call: ServerCall) -> ServerFuture {
                 self.0.call(method, call)
+            }
+
+            fn file_descriptors(&self) -> &'static [&'static [u8]] {
+                self.0.file_descriptors()
             }
         }
 

@@ -37,6 +37,8 @@ pub struct ServerBuilder {
     /// A service name registered twice; reported by `bind`.
     duplicate: Option<&'static str>,
     remove_stale_socket: bool,
+    /// `add_reflection` was called: reflection services are added at bind.
+    reflection: bool,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -54,6 +56,7 @@ impl Server {
             router: Router::default(),
             duplicate: None,
             remove_stale_socket: false,
+            reflection: false,
             config: Config {
                 http2: Settings {
                     max_concurrent_streams: Some(defaults::SERVER_MAX_CONCURRENT_STREAMS),
@@ -184,7 +187,24 @@ impl ServerBuilder {
         self.into_server(Listener::Tcp(listener))
     }
 
-    fn into_server(self, listener: Listener) -> io::Result<Server> {
+    /// Serves gRPC server reflection (`grpc.reflection.v1` and `v1alpha`) for every service
+    /// registered on this builder, from the descriptors generated code embeds (see the
+    /// plugin's `descriptors` option). The reflection services are added when the server is
+    /// bound, so services added after this call are included too.
+    #[cfg(feature = "reflection")]
+    pub fn add_reflection(mut self) -> Self {
+        self.reflection = true;
+        self
+    }
+
+    fn into_server(mut self, listener: Listener) -> io::Result<Server> {
+        #[cfg(feature = "reflection")]
+        if self.reflection {
+            let (v1, v1alpha) = crate::reflection::for_services(self.router.services())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            self = self.add_service(v1).add_service(v1alpha);
+            self.check()?;
+        }
         Ok(Server::new(
             listener,
             Shared {

@@ -12,6 +12,17 @@ pub trait Service: Send + Sync + 'static {
     /// Starts `method` on `call` and returns the call's work; unknown methods answer with
     /// [`ServerCall::unimplemented`].
     fn call(&self, method: &str, call: ServerCall) -> ServerFuture;
+
+    /// The serialized `FileDescriptorProto`s of the file defining this service and of its
+    /// imports, for server reflection ([`crate::ServerBuilder::add_reflection`]). Generated
+    /// services return what the plugin embedded; the default is none.
+    fn file_descriptors(&self) -> &'static [&'static [u8]] {
+        &[]
+    }
+
+    /// The server's graceful shutdown has begun: it is about to stop accepting calls. The
+    /// health service marks everything `NOT_SERVING` here. The default does nothing.
+    fn shutting_down(&self) {}
 }
 
 /// Service name → service. A server has a handful of services, so a scan of a short list
@@ -31,6 +42,18 @@ impl Router {
         }
         self.services.push((name, service));
         Ok(())
+    }
+
+    /// Every registered service, in registration order.
+    pub(crate) fn services(&self) -> impl Iterator<Item = &dyn Service> {
+        self.services.iter().map(|(_, service)| &**service)
+    }
+
+    /// Tells every service that the server's graceful shutdown has begun.
+    pub(crate) fn shutting_down(&self) {
+        for (_, service) in &self.services {
+            service.shutting_down();
+        }
     }
 
     fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {
