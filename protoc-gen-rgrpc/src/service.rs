@@ -300,6 +300,12 @@ fn server(
     descriptors: bool,
 ) -> TokenStream {
     let trait_name = ident(service.name());
+    let method_names: Vec<&str> = methods.iter().map(|m| m.proto.name()).collect();
+    let has_method = if method_names.is_empty() {
+        quote!(false)
+    } else {
+        quote!(matches!(method, #(#method_names)|*))
+    };
     // The file's embedded descriptors (`descriptors.rs`), for server reflection.
     let file_descriptors = descriptors.then(|| {
         let name = format_ident!("{}", crate::descriptors::CONST_NAME);
@@ -439,6 +445,10 @@ fn server(
                     #(#arms)*
                     _ => call.unimplemented(#full_name, method),
                 }
+            }
+
+            fn has_method(&self, method: &str) -> bool {
+                #has_method
             }
 
             #file_descriptors

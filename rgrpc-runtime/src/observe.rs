@@ -209,20 +209,14 @@ impl fmt::Debug for CallInfo<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MessageInfo {
     pub(crate) wire_size: usize,
-    pub(crate) size: usize,
     pub(crate) compression: Option<CompressionEncoding>,
 }
 
 impl MessageInfo {
-    /// A message of `size` bytes, `wire_size` once compressed with `compression`.
-    pub fn new(
-        wire_size: usize,
-        size: usize,
-        compression: Option<CompressionEncoding>,
-    ) -> MessageInfo {
+    /// A message of `wire_size` bytes on the wire, compressed with `compression` if any.
+    pub fn new(wire_size: usize, compression: Option<CompressionEncoding>) -> MessageInfo {
         MessageInfo {
             wire_size,
-            size,
             compression,
         }
     }
@@ -231,11 +225,6 @@ impl MessageInfo {
     /// 5-byte prefix and HTTP/2 framing: gRFC A66's "compressed message size".
     pub fn wire_size(&self) -> usize {
         self.wire_size
-    }
-
-    /// Bytes of the serialized message before compression.
-    pub fn size(&self) -> usize {
-        self.size
     }
 
     /// The encoding the message was compressed with, if it was.
@@ -290,7 +279,6 @@ impl fmt::Debug for Observed {
     }
 }
 
-#[allow(dead_code)] // wired into the call paths after the transport restructure lands
 impl Observed {
     /// Asks `observer` about a call; `None` if it does not want it.
     pub(crate) fn start(observer: &dyn Observer, info: &CallInfo<'_>) -> Option<Observed> {
@@ -305,29 +293,110 @@ impl Observed {
         self.call.outgoing_metadata(metadata);
     }
 
-    pub(crate) fn sent(
-        &self,
-        wire_size: usize,
-        size: usize,
-        compression: Option<CompressionEncoding>,
-    ) {
+    /// A framed message of `framed_len` bytes (prefix included) was sent.
+    pub(crate) fn sent(&self, framed_len: usize, compression: Option<CompressionEncoding>) {
+        let wire_size = framed_len.saturating_sub(crate::codec::framing::HEADER_LEN);
         self.call
-            .message_sent(&MessageInfo::new(wire_size, size, compression));
+            .message_sent(&MessageInfo::new(wire_size, compression));
     }
 
-    pub(crate) fn received(
-        &self,
-        wire_size: usize,
-        size: usize,
-        compression: Option<CompressionEncoding>,
-    ) {
+    /// A message whose body was `wire_size` bytes on the wire was received.
+    pub(crate) fn received(&self, wire_size: usize, compression: Option<CompressionEncoding>) {
         self.call
-            .message_received(&MessageInfo::new(wire_size, size, compression));
+            .message_received(&MessageInfo::new(wire_size, compression));
     }
 
-    pub(crate) fn ended(&self, status: Option<&Status>) {
+    fn ended(self, status: Option<&Status>) {
         self.call
             .call_ended(&CallEnd::new(status, self.start.elapsed()));
+    }
+}
+
+/// Server side: asks `observer` about a call just accepted. The headers are lent to the
+/// observer as read-only metadata (and given back).
+pub(crate) fn server_call(
+    observer: &dyn Observer,
+    path: &str,
+    registered: bool,
+    peer: &Peer,
+    headers: &mut http::HeaderMap,
+    deadline: Option<Instant>,
+) -> Option<Observed> {
+    let metadata = MetadataMap::from_headers(std::mem::take(headers));
+    let info = CallInfo {
+        side: Side::Server,
+        path,
+        registered,
+        peer: Some(peer),
+        target: None,
+        metadata: &metadata,
+        deadline,
+    };
+    let observed = Observed::start(observer, &info);
+    *headers = metadata.into_headers();
+    observed
+}
+
+/// Client side: asks `observer` about a call about to start, and lets the call's observer
+/// add to the outgoing metadata.
+pub(crate) fn client_call(
+    observer: &dyn Observer,
+    path: &str,
+    target: &str,
+    metadata: &mut MetadataMap,
+    deadline: Option<Instant>,
+) -> Option<Observed> {
+    let info = CallInfo {
+        side: Side::Client,
+        path,
+        registered: true,
+        peer: None,
+        target: Some(target),
+        metadata,
+        deadline,
+    };
+    let observed = Observed::start(observer, &info)?;
+    observed.outgoing_metadata(metadata);
+    Some(observed)
+}
+
+/// Reports a call's end exactly once: through [`end`](Self::end), or, if the call is dropped
+/// first, on drop as `CANCELLED` (or `DEADLINE_EXCEEDED` once the deadline has passed).
+#[derive(Debug, Default)]
+pub(crate) struct EndGuard {
+    observed: Option<Observed>,
+    deadline: Option<Instant>,
+}
+
+impl EndGuard {
+    pub(crate) fn new(observed: Option<Observed>, deadline: Option<Instant>) -> EndGuard {
+        EndGuard { observed, deadline }
+    }
+
+    /// The call's observer, for its message events.
+    pub(crate) fn observed(&self) -> Option<&Observed> {
+        self.observed.as_ref()
+    }
+
+    /// The call ended with `status` (`None`: OK).
+    pub(crate) fn end(&mut self, status: Option<&Status>) {
+        if let Some(observed) = self.observed.take() {
+            observed.ended(status);
+        }
+    }
+}
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        if let Some(observed) = self.observed.take() {
+            let status = match self.deadline {
+                Some(deadline) if deadline <= Instant::now() => {
+                    Status::local_deadline("deadline exceeded")
+                }
+                _ => Status::cancelled("the call was dropped before it ended"),
+            };
+            observed.ended(Some(&status));
+        }
     }
 }
 
@@ -355,25 +424,34 @@ impl Observer for NoopObserver {
     }
 }
 
+impl fmt::Debug for dyn Observer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Observer")
+    }
+}
+
 impl fmt::Debug for dyn CallObserver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("CallObserver")
     }
 }
 
-/// Opt-in `tracing` spans: one span per call, named `grpc.server` or `grpc.client` and
-/// carrying OpenTelemetry's RPC attributes (`rpc.system`, `rpc.service`, `rpc.method`,
-/// `rpc.grpc.status_code`, `server.address`, `network.peer.address`), so a
-/// `tracing-opentelemetry` layer exports them under the semantic-convention names. Messages
-/// are `DEBUG` events inside the span (`message.type` `SENT`/`RECEIVED`,
-/// `message.compressed_size`, `message.uncompressed_size`).
+/// Opt-in `tracing` spans: one span per call, named `grpc.server` or `grpc.client`, carrying
+/// OpenTelemetry's RPC semantic-convention attributes (`otel.name` and `otel.kind` for a
+/// `tracing-opentelemetry` layer; `rpc.system.name`, `rpc.method` (`package.Service/Method`,
+/// or `_OTHER` for a method no registered service has), `rpc.response.status_code`,
+/// `error.type`, `server.address` on the client, `network.peer.address`/`.port` on the
+/// server). Messages are `DEBUG` events inside the span (`rpc.message.type` `SENT` or
+/// `RECEIVED`, `rpc.message.compressed_size`).
+///
+/// The span covers the call from start to end; it is not entered around the handler.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TracingObserver {
     _private: (),
 }
 
 impl TracingObserver {
-    /// Spans for every call.
+    /// Spans for every call (at `INFO`; none are made while that level is disabled).
     pub fn new() -> TracingObserver {
         TracingObserver { _private: () }
     }
@@ -385,35 +463,33 @@ struct TracingCall {
 
 impl Observer for TracingObserver {
     fn call_started(&self, call: &CallInfo<'_>) -> Option<Arc<dyn CallObserver>> {
-        // A peer can send any path: an unregistered one is not recorded (A66's rule).
-        let (service, method) = if call.is_registered() {
-            (call.service().unwrap_or(""), call.method().unwrap_or(""))
+        // A peer can send any path: an unregistered one is not recorded as a method.
+        let method = if call.is_registered() {
+            call.full_method()
         } else {
-            ("other", "other")
+            "_OTHER"
         };
         let span = match call.side() {
             Side::Server => tracing::info_span!(
                 "grpc.server",
-                otel.name = %call.full_method(),
+                otel.name = method,
                 otel.kind = "server",
-                rpc.system = "grpc",
-                rpc.service = service,
+                rpc.system.name = "grpc",
                 rpc.method = method,
-                rpc.grpc.status_code = tracing::field::Empty,
+                rpc.response.status_code = tracing::field::Empty,
+                error.r#type = tracing::field::Empty,
                 network.peer.address = tracing::field::Empty,
                 network.peer.port = tracing::field::Empty,
-                error.r#type = tracing::field::Empty,
             ),
             Side::Client => tracing::info_span!(
                 "grpc.client",
-                otel.name = %call.full_method(),
+                otel.name = method,
                 otel.kind = "client",
-                rpc.system = "grpc",
-                rpc.service = service,
+                rpc.system.name = "grpc",
                 rpc.method = method,
-                rpc.grpc.status_code = tracing::field::Empty,
-                server.address = call.target().unwrap_or(""),
+                rpc.response.status_code = tracing::field::Empty,
                 error.r#type = tracing::field::Empty,
+                server.address = call.target().unwrap_or(""),
             ),
         };
         if span.is_disabled() {
@@ -431,26 +507,24 @@ impl CallObserver for TracingCall {
     fn message_sent(&self, message: &MessageInfo) {
         tracing::debug!(
             parent: &self.span,
-            message.r#type = "SENT",
-            message.compressed_size = message.wire_size,
-            message.uncompressed_size = message.size,
+            rpc.message.r#type = "SENT",
+            rpc.message.compressed_size = message.wire_size,
         );
     }
 
     fn message_received(&self, message: &MessageInfo) {
         tracing::debug!(
             parent: &self.span,
-            message.r#type = "RECEIVED",
-            message.compressed_size = message.wire_size,
-            message.uncompressed_size = message.size,
+            rpc.message.r#type = "RECEIVED",
+            rpc.message.compressed_size = message.wire_size,
         );
     }
 
     fn call_ended(&self, end: &CallEnd<'_>) {
         let code = end.code();
-        self.span.record("rpc.grpc.status_code", code as i32);
+        self.span.record("rpc.response.status_code", code.as_str());
         if code != Code::Ok {
-            self.span.record("error.r#type", code.as_str());
+            self.span.record("error.type", code.as_str());
         }
     }
 }

@@ -209,6 +209,10 @@ impl<T: Bench> rgrpc::Service for BenchServer<T> {
         }
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "Unary" | "ServerStream" | "ClientStream" | "BidiEcho")
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         FILE_DESCRIPTORS
     }

@@ -441,6 +441,14 @@ impl<T: TestService> rgrpc::Service for TestServiceServer<T> {
         }
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        matches!(
+            method, "EmptyCall" | "UnaryCall" | "CacheableUnaryCall" |
+            "StreamingOutputCall" | "StreamingInputCall" | "FullDuplexCall" |
+            "HalfDuplexCall" | "UnimplementedCall"
+        )
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         FILE_DESCRIPTORS
     }
@@ -552,6 +560,10 @@ impl<T: UnimplementedService> rgrpc::Service for UnimplementedServiceServer<T> {
             }
             _ => call.unimplemented("grpc.testing.UnimplementedService", method),
         }
+    }
+
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "UnimplementedCall")
     }
 
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
@@ -694,6 +706,10 @@ impl<T: ReconnectService> rgrpc::Service for ReconnectServiceServer<T> {
             }
             _ => call.unimplemented("grpc.testing.ReconnectService", method),
         }
+    }
+
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "Start" | "Stop")
     }
 
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
@@ -870,6 +886,10 @@ impl<T: LoadBalancerStatsService> rgrpc::Service for LoadBalancerStatsServiceSer
         }
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "GetClientStats" | "GetClientAccumulatedStats")
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         FILE_DESCRIPTORS
     }
@@ -1013,6 +1033,10 @@ impl<T: XdsUpdateHealthService> rgrpc::Service for XdsUpdateHealthServiceServer<
         }
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "SetServing" | "SetNotServing")
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         FILE_DESCRIPTORS
     }
@@ -1140,6 +1164,10 @@ for XdsUpdateClientConfigureServiceServer<T> {
                 )
             }
         }
+    }
+
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "Configure")
     }
 
     fn file_descriptors(&self) -> &'static [&'static [u8]] {

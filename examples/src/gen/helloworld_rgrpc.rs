@@ -105,6 +105,10 @@ impl<T: Greeter> rgrpc::Service for GreeterServer<T> {
         }
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "SayHello")
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         FILE_DESCRIPTORS
     }

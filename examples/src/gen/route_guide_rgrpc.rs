@@ -239,6 +239,10 @@ impl<T: RouteGuide> rgrpc::Service for RouteGuideServer<T> {
         }
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "GetFeature" | "ListFeatures" | "RecordRoute" | "RouteChat")
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         FILE_DESCRIPTORS
     }

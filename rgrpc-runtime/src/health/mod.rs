@@ -223,6 +223,10 @@ impl Service for HealthService {
         self.server.call(method, call)
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        self.server.has_method(method)
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         self.server.file_descriptors()
     }

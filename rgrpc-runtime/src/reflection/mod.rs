@@ -271,6 +271,10 @@ macro_rules! version {
                 self.0.call(method, call)
             }
 
+            fn has_method(&self, method: &str) -> bool {
+                self.0.has_method(method)
+            }
+
             fn file_descriptors(&self) -> &'static [&'static [u8]] {
                 self.0.file_descriptors()
             }

@@ -68,6 +68,7 @@ impl Server {
                 max_receive_message_size: defaults::MAX_RECEIVE_MESSAGE_SIZE,
                 shutdown_grace: defaults::SHUTDOWN_GRACE,
                 send_compressed: None,
+                observer: None,
             },
         }
     }
@@ -187,6 +188,13 @@ impl ServerBuilder {
         self.into_server(Listener::Tcp(listener))
     }
 
+    /// Observes every call this server receives ([`crate::observe`]): metrics, tracing.
+    /// With none (the default) a call pays one branch.
+    pub fn observer(mut self, observer: impl crate::observe::Observer) -> Self {
+        self.config.observer = Some(Arc::new(observer));
+        self
+    }
+
     /// Serves gRPC server reflection (`grpc.reflection.v1` and `v1alpha`) for every service
     /// registered on this builder, from the descriptors generated code embeds (see the
     /// plugin's `descriptors` option). The reflection services are added when the server is
@@ -197,19 +205,29 @@ impl ServerBuilder {
         self
     }
 
-    fn into_server(mut self, listener: Listener) -> io::Result<Server> {
-        #[cfg(feature = "reflection")]
-        if self.reflection {
-            let (v1, v1alpha) = crate::reflection::for_services(self.router.services())
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            self = self.add_service(v1).add_service(v1alpha);
-            self.check()?;
+    /// The builder with the reflection services added, if asked for.
+    #[cfg(feature = "reflection")]
+    fn with_reflection(self) -> io::Result<Self> {
+        if !self.reflection {
+            return Ok(self);
         }
+        let (v1, v1alpha) = crate::reflection::for_services(self.router.services())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let this = self.add_service(v1).add_service(v1alpha);
+        this.check()?;
+        Ok(this)
+    }
+
+    fn into_server(self, listener: Listener) -> io::Result<Server> {
+        #[cfg(feature = "reflection")]
+        let this = self.with_reflection()?;
+        #[cfg(not(feature = "reflection"))]
+        let this = self;
         Ok(Server::new(
             listener,
             Shared {
-                router: self.router,
-                config: self.config,
+                router: this.router,
+                config: this.config,
                 calls: CallTracker::default(),
             },
         ))

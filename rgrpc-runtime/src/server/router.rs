@@ -13,6 +13,14 @@ pub trait Service: Send + Sync + 'static {
     /// [`ServerCall::unimplemented`].
     fn call(&self, method: &str, call: ServerCall) -> ServerFuture;
 
+    /// Whether the service has `method` (the name after the service's, `SayHello`). Observers
+    /// use it to keep unknown methods out of their labels; generated services answer from
+    /// their method list, the default says yes.
+    fn has_method(&self, method: &str) -> bool {
+        let _ = method;
+        true
+    }
+
     /// The serialized `FileDescriptorProto`s of the file defining this service and of its
     /// imports, for server reflection ([`crate::ServerBuilder::add_reflection`]). Generated
     /// services return what the plugin embedded; the default is none.
@@ -54,6 +62,13 @@ impl Router {
         for (_, service) in &self.services {
             service.shutting_down();
         }
+    }
+
+    /// Whether `path` names a method of a registered service.
+    pub(crate) fn is_registered(&self, path: &str) -> bool {
+        split_path(path)
+            .and_then(|(service, method)| Some(self.get(service)?.has_method(method)))
+            .unwrap_or(false)
     }
 
     fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {

@@ -198,6 +198,10 @@ impl<T: Echo> rgrpc::Service for EchoServer<T> {
         }
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "Unary" | "ServerStream" | "ClientStream" | "Bidi")
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         FILE_DESCRIPTORS
     }

@@ -99,6 +99,10 @@ impl<T: Extended> rgrpc::Service for ExtendedServer<T> {
         }
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "Get")
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         FILE_DESCRIPTORS
     }

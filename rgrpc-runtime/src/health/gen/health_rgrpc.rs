@@ -171,6 +171,10 @@ impl<T: Health> rgrpc::Service for HealthServer<T> {
         }
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "Check" | "Watch")
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         FILE_DESCRIPTORS
     }

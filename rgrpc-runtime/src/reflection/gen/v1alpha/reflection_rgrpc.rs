@@ -124,6 +124,10 @@ impl<T: ServerReflection> rgrpc::Service for ServerReflectionServer<T> {
         }
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "ServerReflectionInfo")
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         FILE_DESCRIPTORS
     }
