@@ -2,7 +2,7 @@
 //! and OpenTelemetry's RPC semantic conventions, optionally makes a span per call, and
 //! carries W3C trace context (`traceparent`, `tracestate`) through metadata.
 //!
-//! ```ignore
+//! ```no_run
 //! use rgrpc_otel::OtelObserver;
 //!
 //! # fn run(meter: opentelemetry::metrics::Meter) {

@@ -38,6 +38,7 @@ pub struct ServerBuilder {
     duplicate: Option<&'static str>,
     remove_stale_socket: bool,
     /// `add_reflection` was called: reflection services are added at bind.
+    #[cfg_attr(not(feature = "reflection"), allow(dead_code))]
     reflection: bool,
 }
 

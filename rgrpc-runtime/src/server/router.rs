@@ -53,6 +53,7 @@ impl Router {
     }
 
     /// Every registered service, in registration order.
+    #[cfg_attr(not(feature = "reflection"), allow(dead_code))]
     pub(crate) fn services(&self) -> impl Iterator<Item = &dyn Service> {
         self.services.iter().map(|(_, service)| &**service)
     }
