@@ -303,3 +303,133 @@ async fn streaming_errors_unknown_methods_and_drops() {
     })
     .await;
 }
+
+/// A `tracing` subscriber that keeps each span's name and fields, as strings.
+mod spans {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    pub type Spans = Arc<Mutex<BTreeMap<u64, (String, BTreeMap<String, String>)>>>;
+
+    #[derive(Default)]
+    pub struct Capture {
+        pub spans: Spans,
+        next: AtomicU64,
+    }
+
+    struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.insert(
+                field.name().to_owned(),
+                format!("{value:?}").trim_matches('"').into(),
+            );
+        }
+
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+
+    impl Subscriber for Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+            let mut fields = BTreeMap::new();
+            span.record(&mut Fields(&mut fields));
+            self.spans
+                .lock()
+                .unwrap()
+                .insert(id, (span.metadata().name().to_owned(), fields));
+            Id::from_u64(id)
+        }
+
+        fn record(&self, span: &Id, values: &Record<'_>) {
+            if let Some((_, fields)) = self.spans.lock().unwrap().get_mut(&span.into_u64()) {
+                values.record(&mut Fields(fields));
+            }
+        }
+
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
+
+/// `TracingObserver`: one span per call on each end, with OpenTelemetry's RPC attribute
+/// names. (A current-thread runtime, so the thread's subscriber sees the server's tasks.)
+#[tokio::test]
+async fn tracing_spans_carry_rpc_attributes() {
+    let capture = spans::Capture::default();
+    let spans = capture.spans.clone();
+    let _default = tracing::subscriber::set_default(capture);
+    bounded(async {
+        let observer = rgrpc_runtime::observe::TracingObserver::new();
+        let (events, _) = tokio::sync::mpsc::unbounded_channel();
+        let server = Server::builder()
+            .add_service(EchoServer::new(EchoService { events }))
+            .observer(observer)
+            .bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = server.local_addr().expect("addr");
+        tokio::spawn(server.serve());
+        let channel = Channel::builder(&format!("http://{addr}"))
+            .observer(observer)
+            .connect()
+            .await
+            .expect("connect");
+        let client = EchoClient::new(channel);
+        client.unary(echo("hi")).await.expect("unary");
+        let mut failing = echo("x");
+        failing.fail_code = Code::NotFound as i32;
+        client.unary(failing).await.unwrap_err();
+        // The server's span is complete once its call ended, just after the client's.
+        for _ in 0..500 {
+            let done = spans
+                .lock()
+                .unwrap()
+                .values()
+                .filter(|(_, f)| f.contains_key("rpc.response.status_code"))
+                .count();
+            if done == 4 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let spans = spans.lock().unwrap();
+    let of = |name: &str, code: &str| {
+        spans
+            .values()
+            .find(|(n, f)| {
+                n == name && f.get("rpc.response.status_code").map(String::as_str) == Some(code)
+            })
+            .unwrap_or_else(|| panic!("no {name} span with {code}: {spans:#?}"))
+            .1
+            .clone()
+    };
+    let server = of("grpc.server", "OK");
+    assert_eq!(server["rpc.system.name"], "grpc");
+    assert_eq!(server["rpc.method"], "rgrpc.test.Echo/Unary");
+    assert_eq!(server["otel.kind"], "server");
+    assert_eq!(server["network.peer.address"], "127.0.0.1");
+    assert!(!server.contains_key("error.type"));
+    let client = of("grpc.client", "NOT_FOUND");
+    assert_eq!(client["rpc.method"], "rgrpc.test.Echo/Unary");
+    assert_eq!(client["error.type"], "NOT_FOUND");
+    assert!(client["server.address"].starts_with("127.0.0.1:"));
+    of("grpc.server", "NOT_FOUND");
+    of("grpc.client", "OK");
+}
