@@ -12,6 +12,7 @@ use gen::reflection_ext_rgrpc::{Extended, ExtendedServer};
 use protobuf::descriptor::FileDescriptorProto;
 use protobuf::Message;
 use rgrpc_runtime::reflection::{self, ReflectionBuilder};
+use rgrpc_runtime::server::SendCompressed;
 use rgrpc_runtime::{Channel, Code, Request, Response, Server, Status};
 
 struct Echoes;
@@ -29,7 +30,11 @@ async fn serve() -> Channel {
     let server = Server::builder()
         .add_service(EchoServer::new(EchoService { events }))
         .add_reflection()
-        .add_service(ExtendedServer::new(Echoes))
+        // A wrapped service keeps its descriptors.
+        .add_service(SendCompressed::new(
+            ExtendedServer::new(Echoes),
+            rgrpc_runtime::CompressionEncoding::Gzip,
+        ))
         .bind("127.0.0.1:0")
         .await
         .expect("bind");
