@@ -42,10 +42,10 @@
 
 mod propagation;
 
-use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use opentelemetry::global::{BoxedSpan, BoxedTracer};
 use opentelemetry::metrics::{Counter, Histogram, Meter};
@@ -53,7 +53,7 @@ use opentelemetry::trace::{
     Span as _, SpanBuilder, SpanContext, SpanKind, Status as SpanStatus, TraceContextExt,
     Tracer as _, TracerProvider,
 };
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, Value};
 use rgrpc_runtime::observe::{CallEnd, CallInfo, CallObserver, MessageInfo, Observer, Side};
 use rgrpc_runtime::{Code, MetadataMap};
 
@@ -212,6 +212,7 @@ impl OtelObserverBuilder {
                 client,
                 tracer: self.tracer,
                 propagate: self.propagate,
+                names: RwLock::default(),
             }),
         }
     }
@@ -233,6 +234,28 @@ struct Inner {
     client: ClientInstruments,
     tracer: Option<BoxedTracer>,
     propagate: bool,
+    /// Method and target names as shared strings, made once each: an attribute value
+    /// cloned from an `Arc<str>` allocates nothing, one built from a `&str` would.
+    names: RwLock<HashMap<String, Arc<str>>>,
+}
+
+impl Inner {
+    fn name(&self, name: &str) -> Arc<str> {
+        if let Some(name) = self
+            .names
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return name.clone();
+        }
+        self.names
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::from(name))
+            .clone()
+    }
 }
 
 struct ServerInstruments {
@@ -257,9 +280,11 @@ struct Call {
     inner: Arc<Inner>,
     side: Side,
     /// `grpc.method`: the full method, or `"other"`.
-    method: Cow<'static, str>,
-    registered: bool,
-    target: Option<String>,
+    method: Value,
+    /// `rpc.method`: the full method, or `"_OTHER"`.
+    semconv_method: Value,
+    /// `grpc.target` (client side).
+    target: Option<Value>,
     sent: AtomicU64,
     rcvd: AtomicU64,
     span: Mutex<Option<BoxedSpan>>,
@@ -271,17 +296,13 @@ impl Observer for OtelObserver {
     fn call_started(&self, call: &CallInfo<'_>) -> Option<Arc<dyn CallObserver>> {
         let inner = &self.inner;
         let registered = call.is_registered();
-        let method: Cow<'static, str> = if registered {
-            Cow::Owned(call.full_method().to_owned())
+        let (method, semconv_method) = if registered {
+            let name = Value::from(inner.name(call.full_method()));
+            (name.clone(), name)
         } else {
-            Cow::Borrowed("other")
+            (Value::from("other"), Value::from("_OTHER"))
         };
-        let semconv_method = if registered {
-            method.clone()
-        } else {
-            Cow::Borrowed("_OTHER")
-        };
-        let target = call.target().map(str::to_owned);
+        let target = call.target().map(|t| Value::from(inner.name(t)));
         let (span, propagate) = match call.side() {
             Side::Server => {
                 inner
@@ -316,7 +337,7 @@ impl Observer for OtelObserver {
                         attributes
                             .push(KeyValue::new("network.peer.port", i64::from(remote.port())));
                     }
-                    let builder = SpanBuilder::from_name(semconv_method.clone())
+                    let builder = SpanBuilder::from_name(semconv_method.as_str().into_owned())
                         .with_kind(SpanKind::Server)
                         .with_attributes(attributes);
                     tracer.build_with_context(builder, &parent)
@@ -324,11 +345,14 @@ impl Observer for OtelObserver {
                 (span, None)
             }
             Side::Client => {
-                let mut attributes = vec![KeyValue::new("grpc.method", method.clone())];
-                if let Some(target) = &target {
-                    attributes.push(KeyValue::new("grpc.target", target.clone()));
+                let method_kv = KeyValue::new("grpc.method", method.clone());
+                match &target {
+                    Some(target) => inner.client.started.add(
+                        1,
+                        &[method_kv, KeyValue::new("grpc.target", target.clone())],
+                    ),
+                    None => inner.client.started.add(1, &[method_kv]),
                 }
-                inner.client.started.add(1, &attributes);
                 let current = Context::current();
                 let span = inner.tracer.as_ref().map(|tracer| {
                     let mut attributes = vec![
@@ -338,7 +362,7 @@ impl Observer for OtelObserver {
                     if let Some(target) = &target {
                         attributes.push(KeyValue::new("server.address", target.clone()));
                     }
-                    let builder = SpanBuilder::from_name(semconv_method.clone())
+                    let builder = SpanBuilder::from_name(semconv_method.as_str().into_owned())
                         .with_kind(SpanKind::Client)
                         .with_attributes(attributes);
                     tracer.build_with_context(builder, &current)
@@ -354,7 +378,7 @@ impl Observer for OtelObserver {
             inner: inner.clone(),
             side: call.side(),
             method,
-            registered,
+            semconv_method,
             target,
             sent: AtomicU64::new(0),
             rcvd: AtomicU64::new(0),
@@ -386,42 +410,52 @@ impl CallObserver for Call {
         let seconds = end.duration().as_secs_f64();
         let sent = self.sent.load(Ordering::Relaxed);
         let rcvd = self.rcvd.load(Ordering::Relaxed);
-        let mut attributes = vec![
-            KeyValue::new("grpc.method", self.method.clone()),
-            KeyValue::new("grpc.status", code.as_str()),
-        ];
-        let semconv_method = if self.registered {
-            self.method.clone()
-        } else {
-            Cow::Borrowed("_OTHER")
-        };
-        let mut semconv = vec![
-            KeyValue::new("rpc.system.name", "grpc"),
-            KeyValue::new("rpc.method", semconv_method),
-            KeyValue::new("rpc.response.status_code", code.as_str()),
-        ];
-        if code != Code::Ok {
-            semconv.push(KeyValue::new("error.type", code.as_str()));
-        }
+        let status = Value::from(code.as_str());
+        let method = KeyValue::new("grpc.method", self.method.clone());
+        let grpc_status = KeyValue::new("grpc.status", status.clone());
+        let system = KeyValue::new("rpc.system.name", "grpc");
+        let rpc_method = KeyValue::new("rpc.method", self.semconv_method.clone());
+        let rpc_status = KeyValue::new("rpc.response.status_code", status.clone());
+        let error = (code != Code::Ok).then(|| KeyValue::new("error.type", status));
+        // Arrays, not vectors, and shared or static strings: building the attributes
+        // allocates nothing.
         match self.side {
             Side::Server => {
                 let m = &self.inner.server;
+                let attributes = [method, grpc_status];
                 m.duration.record(seconds, &attributes);
                 m.sent.record(sent, &attributes);
                 m.rcvd.record(rcvd, &attributes);
-                m.semconv_duration.record(seconds, &semconv);
+                match error {
+                    Some(error) => m
+                        .semconv_duration
+                        .record(seconds, &[system, rpc_method, rpc_status, error]),
+                    None => m
+                        .semconv_duration
+                        .record(seconds, &[system, rpc_method, rpc_status]),
+                }
             }
             Side::Client => {
-                if let Some(target) = &self.target {
-                    attributes.push(KeyValue::new("grpc.target", target.clone()));
-                    semconv.push(KeyValue::new("server.address", target.clone()));
-                }
                 let m = &self.inner.client;
+                let target = self.target.clone().unwrap_or_else(|| Value::from(""));
+                let attributes = [
+                    method,
+                    grpc_status,
+                    KeyValue::new("grpc.target", target.clone()),
+                ];
                 m.attempt_duration.record(seconds, &attributes);
                 m.sent.record(sent, &attributes);
                 m.rcvd.record(rcvd, &attributes);
                 m.call_duration.record(seconds, &attributes);
-                m.semconv_duration.record(seconds, &semconv);
+                let address = KeyValue::new("server.address", target);
+                match error {
+                    Some(error) => m
+                        .semconv_duration
+                        .record(seconds, &[system, rpc_method, rpc_status, error, address]),
+                    None => m
+                        .semconv_duration
+                        .record(seconds, &[system, rpc_method, rpc_status, address]),
+                }
             }
         }
         let span = self.span.lock().unwrap_or_else(|e| e.into_inner()).take();
