@@ -321,6 +321,13 @@ impl<T: Keywords> rgrpc::Service for KeywordsServer<T> {
         }
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        matches!(
+            method, "Type" | "Async" | "Self" | "Self_" | "GetFoo" | "getFoo" | "Clone" |
+            "New" | "Channel"
+        )
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         FILE_DESCRIPTORS
     }

@@ -225,6 +225,10 @@ impl<T: Streams> rgrpc::Service for StreamsServer<T> {
         }
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "Unary" | "ServerStream" | "ClientStream" | "Bidi")
+    }
+
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
         FILE_DESCRIPTORS
     }
@@ -364,6 +368,10 @@ impl<T: Admin> rgrpc::Service for AdminServer<T> {
             }
             _ => call.unimplemented("golden.nested.v1.Admin", method),
         }
+    }
+
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "Reset" | "Now")
     }
 
     fn file_descriptors(&self) -> &'static [&'static [u8]] {
