@@ -54,7 +54,8 @@ async fn grpcurl_over_v1alpha() {
             service.contains("rpc FullDuplexCall ( stream .grpc.testing.StreamingOutputCallRequest ) returns ( stream .grpc.testing.StreamingOutputCallResponse );"),
             "{service}"
         );
-        // A message from messages.proto, a dependency of test.proto: its comments came along.
+        // A message from messages.proto, a dependency of test.proto, sent along with it
+        // (imports are embedded without their comments).
         let message = tool(
             &grpcurl,
             &["-plaintext", &addr, "describe", "grpc.testing.SimpleRequest"],
