@@ -18,6 +18,7 @@ use super::accepted::{Accepted, Compression};
 use super::config::Config;
 use super::router::Router;
 use super::{ServerCall, ServerFuture};
+use crate::observe;
 use crate::request::CallContext;
 use crate::transport::server::Calls;
 use crate::transport::Peer;
@@ -40,13 +41,24 @@ impl Calls for Shared {
         mut respond: SendResponse<Bytes>,
         peer: &Arc<Peer>,
     ) -> Option<CatchUnwind> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let head = match wire::parse_request(&parts.method, &parts.headers) {
             Ok(head) => head,
             Err(rejection) => {
                 let _ = respond.send_response(rejection.into_response(), true);
                 return None;
             }
+        };
+        let observed = match &self.config.observer {
+            None => None,
+            Some(observer) => observe::server_call(
+                &**observer,
+                parts.uri.path(),
+                self.router.is_registered(parts.uri.path()),
+                peer,
+                &mut parts.headers,
+                head.deadline,
+            ),
         };
         let call = ServerCall(Accepted {
             context: CallContext {
@@ -63,6 +75,7 @@ impl Calls for Shared {
                 accepted: head.accepted,
                 default: self.config.send_compressed,
             },
+            observed,
         });
         Some(CatchUnwind(self.router.route(parts.uri.path(), call)))
     }

@@ -127,6 +127,8 @@ impl Server {
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
+        // Before anything stops: health reports NOT_SERVING to its watchers.
+        self.shared.router.shutting_down();
         if let Listener::Unix(_, peer) = &self.listener {
             // Leave no socket file behind for the next run to trip over.
             if let Some(path) = peer.unix_path() {
