@@ -11,7 +11,10 @@ Runs on loopback with every server pinned to one core and every load generator t
   3. streaming: server-stream and bidi ping-pong at 64 B, 1 KiB and 64 KiB, rgrpc client to
      rgrpc server against tonic client to tonic server;
   4. memory and allocations: each server's peak RSS under the unary load and its RSS with
-     1,000 idle HTTP/2 connections; heap allocations per unary call, server and client.
+     1,000 idle HTTP/2 connections; heap allocations per unary call, server and client;
+  5. observers: rgrpc's server and client with no observer, the no-op observer and the
+     OpenTelemetry adapter (RGRPC_BENCH_OBSERVER=none|noop|otel): throughput and
+     allocations per call.
 
 Settings (environment): BENCH_SECONDS (measured seconds per run, default 5), BENCH_ROUNDS
 (default 3), BENCH_WARMUP (seconds, default 1), BENCH_STREAMS (concurrent streams in
@@ -70,8 +73,10 @@ def log(message):
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def note_command(argv):
+def note_command(argv, env=None):
     shown = " ".join(shlex.quote(str(a)) for a in argv)
+    if env:
+        shown = " ".join(f"{k}={v}" for k, v in env.items()) + " " + shown
     shown = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", shown)
     shown = shown.replace(str(ROOT) + "/", "")
     shown = re.sub(r"/tmp/[^ ]*/hello\.bin", "hello.bin", shown)
@@ -121,13 +126,14 @@ def build():
 class Server:
     """A bench server pinned to SERVER_CPU; reads its `PORT` and `STATS` lines."""
 
-    def __init__(self, name, binary, count_allocs=False):
+    def __init__(self, name, binary, count_allocs=False, env=None):
         self.name = name
         argv = [binary, "--port", "0"] + (["--count-allocs"] if count_allocs else [])
-        note_command(pinned(SERVER_CPU, argv))
+        note_command(pinned(SERVER_CPU, argv), env)
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(pinned(SERVER_CPU, argv), stdout=subprocess.PIPE,
-                                     stderr=self.stderr, text=True)
+                                     stderr=self.stderr, text=True,
+                                     env=dict(os.environ, **(env or {})))
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         first = self._line(10)
@@ -214,15 +220,16 @@ def h2load(addr, clients, streams, body_file, seconds=None, warmup=None):
     return float(rate.group(1)), ok
 
 
-def client(binary, addr, mode, concurrency, size, seconds=None, count_allocs=False):
+def client(binary, addr, mode, concurrency, size, seconds=None, count_allocs=False, env=None):
     """Runs a bench client; returns its RESULT fields, or {'error': ...} if it failed."""
     seconds = SECONDS if seconds is None else seconds
     argv = [binary, "--addr", f"http://{addr}", "--mode", mode, "--concurrency", concurrency,
             "--size", size, "--duration", seconds, "--warmup", WARMUP]
     if count_allocs:
         argv.append("--count-allocs")
-    note_command(pinned(LOAD_CPU, argv))
-    done = subprocess.run(pinned(LOAD_CPU, argv), capture_output=True, text=True)
+    note_command(pinned(LOAD_CPU, argv), env)
+    done = subprocess.run(pinned(LOAD_CPU, argv), capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})))
     result = None
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -405,6 +412,54 @@ def client_allocations(target, raw):
     return results
 
 
+OBSERVERS = ["none", "noop", "otel"]
+
+
+def observers(target, body_file, raw):
+    """Section 5: rgrpc's server and client with no observer, the no-op observer and the
+    OpenTelemetry adapter (RGRPC_BENCH_OBSERVER), alternating each round. Allocations are
+    counted in every run here, so the three are measured alike."""
+    servers = []
+    results = {}
+    try:
+        for choice in OBSERVERS:
+            servers.append(Server(f"rgrpc/{choice}", OURS_BIN / "bench-server",
+                                  count_allocs=True, env={"RGRPC_BENCH_OBSERVER": choice}))
+            results[("server", choice)] = {"rps": [], "allocs": []}
+            results[("client", choice)] = {"rps": [], "allocs": []}
+        for r in range(ROUNDS):
+            order = servers[r % len(servers):] + servers[:r % len(servers)]
+            for server in order:
+                choice = server.name.split("/")[1]
+                before = server.stats()
+                rps, _ = h2load(server.addr, 8, 32, body_file)
+                after = server.stats()
+                calls = after["calls"] - before["calls"]
+                allocs = (after["allocations"] - before["allocations"]) / calls
+                cell = results[("server", choice)]
+                cell["rps"].append(rps)
+                cell["allocs"].append(allocs)
+                raw.append(f"5 | round {r + 1} | server observer={choice} | {rps:,.0f} req/s | "
+                           f"{allocs:.2f} allocs/call")
+                log(f"server observer={choice}: {rps:,.0f} req/s, {allocs:.2f} allocs/call")
+            for choice in OBSERVERS[r % 3:] + OBSERVERS[:r % 3]:
+                res = client(OURS_BIN / "bench-client", target.addr, "unary", 64, UNARY_SIZE,
+                             count_allocs=True, env={"RGRPC_BENCH_OBSERVER": choice})
+                cell = results[("client", choice)]
+                if "error" in res:
+                    cell["error"] = res["error"]
+                    continue
+                cell["rps"].append(res["calls_per_sec"])
+                cell["allocs"].append(res.get("allocs_per_call"))
+                raw.append(f"5 | round {r + 1} | client observer={choice} | "
+                           + describe(res, "call"))
+                log(f"client observer={choice}: {res['calls_per_sec']:,.0f} calls/s")
+    finally:
+        for server in servers:
+            server.stop()
+    return results
+
+
 # --- the report ---------------------------------------------------------------------------
 
 
@@ -456,7 +511,7 @@ def failure(runs):
     return None
 
 
-def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, raw):
+def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, raw):
     out = []
     add = out.append
     add("# Benchmarks: rgrpc, tonic and the raw-h2 ceiling\n")
@@ -599,6 +654,31 @@ def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, raw):
         header += [f"allocs/call at c={c}", f"bytes/call at c={c}"]
     add(table(header, rows) + "\n")
 
+    add("## 5. Observers\n")
+    add(f"rgrpc's server and client with no observer (`RGRPC_BENCH_OBSERVER=none`, the "
+        f"default everywhere above), the no-op observer (`noop`: the hook itself), and "
+        f"`rgrpc-otel`'s gRFC A66 and semantic-convention metrics on an OpenTelemetry SDK "
+        f"meter provider (`otel`; aggregated, exported hourly, so never during the run). "
+        f"Server: `h2load -c 8 -m 32`, {ROUNDS} rounds alternating the three servers; client: "
+        f"`bench-client --mode unary --concurrency 64` against rgrpc's server (no observer). "
+        f"Allocations are counted in every run of this section, all three alike, so its "
+        f"req/s are a little under section 1's. Medians of {ROUNDS} rounds.\n")
+    rows = []
+    base = {side: median(s5[(side, "none")]["rps"]) for side in ("server", "client")}
+    for side in ("server", "client"):
+        for choice in OBSERVERS:
+            cell = s5[(side, choice)]
+            if cell.get("error"):
+                rows.append([side, choice, "failed", "", "", ""])
+                continue
+            rps = median(cell["rps"])
+            rows.append([side, choice, fmt_int(rps),
+                         fmt(rps / base[side], 2) if base[side] else "",
+                         fmt(median(cell["allocs"]), 2),
+                         fmt(cell["allocs"][0], 2) if cell["allocs"] else ""])
+    add(table(["side", "observer", "calls/s", "vs none", "allocations per call (median)",
+               "allocations per call (round 1)"], rows) + "\n")
+
     add("## Commands\n")
     add("Exactly what ran (`<port>` is the port the server printed):\n")
     add("```sh\n" + "\n".join(COMMANDS) + "\n```\n")
@@ -635,6 +715,8 @@ def main():
         s3 = streaming(ours, theirs, raw)
         log("4b. client allocations")
         s4_clients = client_allocations(ours, raw)
+        log("5. observers")
+        s5 = observers(ours, body_file, raw)
     finally:
         for server in servers:
             server.stop()
@@ -642,7 +724,7 @@ def main():
     s4 = memory(server_binaries, body_file, raw)
     finished = datetime.datetime.now(datetime.timezone.utc)
     loads = (load_start, open("/proc/loadavg").read().split()[0])
-    OUT.write_text(report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, raw))
+    OUT.write_text(report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, raw))
     shutil.rmtree(workdir, ignore_errors=True)
     log(f"wrote {OUT}")
 

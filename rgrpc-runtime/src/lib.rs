@@ -22,8 +22,13 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "health")]
+pub mod health;
 pub mod metadata;
 mod method;
+pub mod observe;
+#[cfg(feature = "reflection")]
+pub mod reflection;
 mod request;
 mod response;
 pub mod server;

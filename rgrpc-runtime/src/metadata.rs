@@ -76,6 +76,11 @@ impl MetadataMap {
         MetadataMap { headers }
     }
 
+    /// Gives back the headers it wraps, untouched.
+    pub(crate) fn into_headers(self) -> HeaderMap {
+        self.headers
+    }
+
     /// Sets an ASCII value, replacing any previous values for `key`.
     pub fn insert(&mut self, key: &str, value: &str) -> Result<(), InvalidMetadata> {
         let (name, value) = ascii_pair(key, value)?;

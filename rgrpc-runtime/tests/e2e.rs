@@ -223,7 +223,7 @@ async fn client_cancel_is_seen_by_the_handler() {
         let mut req = echo("to-cancel");
         req.sleep_ms = 10_000;
         let call = tokio::spawn(async move { client.unary(req).await });
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        server.wait_started("to-cancel").await;
         call.abort(); // drops the call future: RST_STREAM(CANCEL)
         assert_handler_cancelled(&mut server, "to-cancel").await;
     })
@@ -377,12 +377,12 @@ async fn graceful_shutdown_lets_in_flight_calls_finish() {
             let client = client.clone();
             async move { client.unary(req).await }
         });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        server.wait_started("in-flight").await;
         server.stop();
         let reply = call.await.unwrap().unwrap();
         assert_eq!(reply.message().message, "in-flight");
         // New connections are refused once the listener is gone.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        server.shutdown().await;
         let err = Channel::connect(&server.uri()).await.unwrap_err();
         assert_eq!(err.status().map(|s| s.code()), Some(Code::Unavailable));
     })
@@ -392,13 +392,12 @@ async fn graceful_shutdown_lets_in_flight_calls_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channel_reconnects_after_server_restart() {
     bounded(async {
-        let server = TestServer::start().await;
+        let mut server = TestServer::start().await;
         let addr = server.addr;
         let channel = Channel::connect(&server.uri()).await.unwrap();
         let client = common::EchoClient::new(channel);
         client.unary(echo("one")).await.unwrap();
-        drop(server);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        server.shutdown().await;
         // Restart on the same port; the next call must reconnect by itself.
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let restarted = rgrpc_runtime::Server::builder()

@@ -4,12 +4,14 @@
 //! `bench-client --addr http://127.0.0.1:N --mode unary|server-stream|client-stream|bidi
 //! --concurrency C --duration S --size B [--connections K] [--threads T] [--warmup S]
 //! [--stream-count N] [--count-allocs]`. `tonic-bench-client` is the same program on tonic.
+//! `RGRPC_BENCH_OBSERVER=none|noop|otel` picks the channel's observer (default none).
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use rgrpc_conformance::bench::alloc::CountingAlloc;
 use rgrpc_conformance::bench::load::{self, BenchConn, Meter};
+use rgrpc_conformance::bench_observer::Choice;
 use rgrpc_conformance::gen::bench::{Payload, StreamRequest};
 use rgrpc_conformance::gen::bench_rgrpc::BenchClient;
 use rgrpc_runtime::Channel;
@@ -109,8 +111,19 @@ impl BenchConn for Conn {
 }
 
 fn main() -> ExitCode {
+    let observer = match Choice::from_env() {
+        Ok(observer) => observer,
+        Err(e) => {
+            eprintln!("bench-client: {e}");
+            return ExitCode::from(2);
+        }
+    };
     load::main("rgrpc", |addr| async move {
-        let channel = Channel::connect(&addr).await.map_err(|s| s.to_string())?;
+        let channel = observer
+            .channel(Channel::builder(&addr))
+            .connect()
+            .await
+            .map_err(|s| s.to_string())?;
         Ok(Conn(BenchClient::new(channel)))
     })
 }

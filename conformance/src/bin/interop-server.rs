@@ -1,5 +1,6 @@
 //! `interop-server --port=N [--use_tls=false] [--host=ADDR]`: the gRPC interop test server
-//! (`grpc.testing.TestService`, see `rgrpc_conformance::interop::server`).
+//! (`grpc.testing.TestService`, see `rgrpc_conformance::interop::server`), with
+//! `grpc.health.v1.Health` and server reflection beside it.
 //!
 //! Flags are the spec's, as `--name=value` or `--name value`; `--host` (default `0.0.0.0`)
 //! is an rgrpc addition so runners can stay on loopback. `--port=0` (the default) picks a
@@ -39,7 +40,10 @@ async fn main() -> ExitCode {
     }
     let host = flags.get("host").unwrap_or("0.0.0.0");
 
-    let builder = server::register(Server::builder()).shutdown_grace(Duration::from_secs(1));
+    // Health and reflection beside TestService, as operators' tools (grpcurl, buf curl,
+    // probes) expect; a graceful stop reports NOT_SERVING first.
+    let (_health, builder) = server::register_with_standard_services(Server::builder());
+    let builder = builder.shutdown_grace(Duration::from_secs(1));
     let server = match builder.bind((host, port)).await {
         Ok(server) => server,
         Err(e) => {

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::{Channel, RequestSender};
 use crate::codec::{framing, Codec, MethodCodec};
 use crate::method::Method;
+use crate::observe::{EndGuard, Observed};
 use crate::request::Parts;
 use crate::streaming::{Inbound, Streaming};
 use crate::{Request, Response, Status};
@@ -35,9 +36,13 @@ async fn send_single<C: Codec>(
     metadata: crate::MetadataMap,
     deadline: Option<Instant>,
     encoding: Option<crate::CompressionEncoding>,
+    observed: Option<&Observed>,
 ) -> Result<h2::client::ResponseFuture, Status> {
     let frame = framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding)?;
     drop(message);
+    if let Some(observed) = observed {
+        observed.sent(frame.len(), encoding);
+    }
     let (response, mut send) = channel.start(path, metadata, deadline, encoding).await?;
     // One bounded message: h2 may buffer it until the window opens. If the server has
     // already answered (UNIMPLEMENTED before reading the body, say), the stream is closed and
@@ -56,18 +61,30 @@ pub async fn unary<C: MethodCodec>(
     let path = method.path();
     let Parts {
         message,
-        metadata,
+        mut metadata,
         deadline,
         compression,
     } = request.into_parts();
     let encoding = channel.encoding(compression);
-    with_deadline(deadline, async {
-        let response =
-            send_single::<C::Client>(channel, path, message, metadata, deadline, encoding).await?;
-        let inbound = Inbound::client(response, channel.max_receive_message_size(), None);
+    let mut end = channel.observe(path, &mut metadata, deadline);
+    let observed = end.observed();
+    let result = with_deadline(deadline, async {
+        let response = send_single::<C::Client>(
+            channel, path, message, metadata, deadline, encoding, observed,
+        )
+        .await?;
+        let inbound = Inbound::client(
+            response,
+            channel.max_receive_message_size(),
+            None,
+            observed.cloned(),
+            EndGuard::default(),
+        );
         single_response(Streaming::new::<C::Client>(inbound)).await
     })
-    .await
+    .await;
+    end.end(result.as_ref().err());
+    result
 }
 
 /// A server-streaming call: one request, a stream of responses.
@@ -79,17 +96,40 @@ pub async fn server_streaming<C: MethodCodec>(
     let path = method.path();
     let Parts {
         message,
-        metadata,
+        mut metadata,
         deadline,
         compression,
     } = request.into_parts();
     let encoding = channel.encoding(compression);
-    let response = with_deadline(
+    let mut end = channel.observe(path, &mut metadata, deadline);
+    let sent = with_deadline(
         deadline,
-        send_single::<C::Client>(channel, path, message, metadata, deadline, encoding),
+        send_single::<C::Client>(
+            channel,
+            path,
+            message,
+            metadata,
+            deadline,
+            encoding,
+            end.observed(),
+        ),
     )
-    .await?;
-    let inbound = Inbound::client(response, channel.max_receive_message_size(), deadline);
+    .await;
+    let response = match sent {
+        Ok(response) => response,
+        Err(status) => {
+            end.end(Some(&status));
+            return Err(status);
+        }
+    };
+    let observed = end.observed().cloned();
+    let inbound = Inbound::client(
+        response,
+        channel.max_receive_message_size(),
+        deadline,
+        observed,
+        end,
+    );
     Ok(Streaming::new::<C::Client>(inbound))
 }
 
@@ -122,22 +162,37 @@ async fn open<C: Codec>(
     close_on_drop: bool,
 ) -> Result<(RequestSender<C::Encode>, Streaming<C::Decode>), Status> {
     let Parts {
-        metadata,
+        mut metadata,
         deadline,
         compression,
         ..
     } = request.into_parts();
     let encoding = channel.encoding(compression);
-    let (response, send) =
-        with_deadline(deadline, channel.start(path, metadata, deadline, encoding)).await?;
+    let mut end = channel.observe(path, &mut metadata, deadline);
+    let started = with_deadline(deadline, channel.start(path, metadata, deadline, encoding)).await;
+    let (response, send) = match started {
+        Ok(started) => started,
+        Err(status) => {
+            end.end(Some(&status));
+            return Err(status);
+        }
+    };
+    let observed = end.observed().cloned();
     let sender = RequestSender::new(
         send,
         |item, buf, encoding| framing::encode_into(&C::default(), item, buf, encoding),
         encoding,
         deadline,
         close_on_drop,
+        observed.clone(),
     );
-    let inbound = Inbound::client(response, channel.max_receive_message_size(), deadline);
+    let inbound = Inbound::client(
+        response,
+        channel.max_receive_message_size(),
+        deadline,
+        observed,
+        end,
+    );
     Ok((sender, Streaming::new::<C>(inbound)))
 }
 

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::codec::compression::Accepted as AcceptedEncodings;
 use crate::codec::CompressionEncoding;
+use crate::observe::Observed;
 use crate::request::CallContext;
 use crate::transport::budget::ConnectionBudget;
 
@@ -21,6 +22,8 @@ pub(crate) struct Accepted {
     pub(crate) max_receive: usize,
     pub(crate) compression: Compression,
     pub(crate) context: CallContext,
+    /// The call's observer, if the server has one and it wants this call.
+    pub(crate) observed: Option<Observed>,
     /// Charged for what the call buffers of incomplete request messages.
     pub(crate) budget: std::sync::Arc<ConnectionBudget>,
 }

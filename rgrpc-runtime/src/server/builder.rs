@@ -38,6 +38,9 @@ pub struct ServerBuilder {
     /// A service name registered twice; reported by `bind`.
     duplicate: Option<&'static str>,
     remove_stale_socket: bool,
+    /// `add_reflection` was called: reflection services are added at bind.
+    #[cfg_attr(not(feature = "reflection"), allow(dead_code))]
+    reflection: bool,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -55,6 +58,7 @@ impl Server {
             router: Router::default(),
             duplicate: None,
             remove_stale_socket: false,
+            reflection: false,
             config: Config {
                 http2: Settings {
                     max_concurrent_streams: Some(defaults::SERVER_MAX_CONCURRENT_STREAMS),
@@ -71,6 +75,7 @@ impl Server {
                 send_buffer: defaults::SERVER_SEND_BUFFER,
                 shutdown_grace: defaults::SHUTDOWN_GRACE,
                 send_compressed: None,
+                observer: None,
             },
         }
     }
@@ -232,16 +237,50 @@ impl ServerBuilder {
         self.into_server(Listener::Tcp(listener))
     }
 
+    /// Observes every call this server receives ([`crate::observe`]): metrics, tracing.
+    /// With none (the default) a call pays one branch.
+    pub fn observer(mut self, observer: impl crate::observe::Observer) -> Self {
+        self.config.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Serves gRPC server reflection (`grpc.reflection.v1` and `v1alpha`) for every service
+    /// registered on this builder, from the descriptors generated code embeds (see the
+    /// plugin's `descriptors` option). The reflection services are added when the server is
+    /// bound, so services added after this call are included too.
+    #[cfg(feature = "reflection")]
+    pub fn add_reflection(mut self) -> Self {
+        self.reflection = true;
+        self
+    }
+
+    /// The builder with the reflection services added, if asked for.
+    #[cfg(feature = "reflection")]
+    fn with_reflection(self) -> io::Result<Self> {
+        if !self.reflection {
+            return Ok(self);
+        }
+        let (v1, v1alpha) = crate::reflection::for_services(self.router.services())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let this = self.add_service(v1).add_service(v1alpha);
+        this.check()?;
+        Ok(this)
+    }
+
     fn into_server(self, listener: Listener) -> io::Result<Server> {
+        #[cfg(feature = "reflection")]
+        let this = self.with_reflection()?;
+        #[cfg(not(feature = "reflection"))]
+        let this = self;
         Ok(Server::new(
             listener,
             Shared {
                 budgets: ServerBudgets {
-                    receive: Arc::new(Budget::new(self.config.receive_buffer)),
-                    send: Arc::new(Budget::new(self.config.send_buffer)),
+                    receive: Arc::new(Budget::new(this.config.receive_buffer)),
+                    send: Arc::new(Budget::new(this.config.send_buffer)),
                 },
-                router: self.router,
-                config: self.config,
+                router: this.router,
+                config: this.config,
                 calls: CallTracker::default(),
             },
         ))

@@ -18,6 +18,7 @@ use super::accepted::{Accepted, Compression};
 use super::config::Config;
 use super::router::Router;
 use super::{ServerCall, ServerFuture};
+use crate::observe;
 use crate::request::CallContext;
 use crate::transport::budget::{ConnectionBudget, ServerBudgets};
 use crate::transport::server::Calls;
@@ -44,13 +45,24 @@ impl Calls for Shared {
         peer: &Arc<Peer>,
         budget: &Arc<ConnectionBudget>,
     ) -> Option<CatchUnwind> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let head = match wire::parse_request(&parts.method, &parts.headers) {
             Ok(head) => head,
             Err(rejection) => {
                 let _ = respond.send_response(rejection.into_response(), true);
                 return None;
             }
+        };
+        let observed = match &self.config.observer {
+            None => None,
+            Some(observer) => observe::server_call(
+                &**observer,
+                parts.uri.path(),
+                self.router.is_registered(parts.uri.path()),
+                peer,
+                &mut parts.headers,
+                head.deadline,
+            ),
         };
         let call = ServerCall(Accepted {
             context: CallContext {
@@ -68,6 +80,7 @@ impl Calls for Shared {
                 default: self.config.send_compressed,
             },
             budget: budget.clone(),
+            observed,
         });
         Some(CatchUnwind(self.router.route(parts.uri.path(), call)))
     }

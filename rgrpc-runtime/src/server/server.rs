@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::dispatch::Shared;
-use crate::transport::server as connection;
+use crate::transport::server::ServerConnection;
 use crate::transport::Peer;
 
 /// A bound gRPC server.
@@ -107,13 +107,15 @@ impl Server {
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => {
                         let shared = self.shared.clone();
+                        let settings = &self.shared.config.http2;
                         let stop = stop_rx.clone();
                         match accepted {
-                            Incoming::Tcp(io, peer) => connections.spawn(serve(io, peer, shared, stop)),
-                            Incoming::Unix(io, peer) => connections.spawn(serve(io, peer, shared, stop)),
-                            Incoming::InProcess(io, peer) => {
-                                connections.spawn(serve(io, peer, shared, stop))
-                            }
+                            Incoming::Tcp(io, peer) => connections
+                                .spawn(ServerConnection::new(io, peer, shared, settings, stop)),
+                            Incoming::Unix(io, peer) => connections
+                                .spawn(ServerConnection::new(io, peer, shared, settings, stop)),
+                            Incoming::InProcess(io, peer) => connections
+                                .spawn(ServerConnection::new(io, peer, shared, settings, stop)),
                         };
                     }
                     Err(e) => {
@@ -125,6 +127,8 @@ impl Server {
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
+        // Before anything stops: health reports NOT_SERVING to its watchers.
+        self.shared.router.shutting_down();
         if let Listener::Unix(_, peer) = &self.listener {
             // Leave no socket file behind for the next run to trip over.
             if let Some(path) = peer.unix_path() {
@@ -149,13 +153,4 @@ impl Server {
         }
         Ok(())
     }
-}
-
-/// Serves one connection with the server's settings.
-async fn serve<T>(io: T, peer: Arc<Peer>, shared: Arc<Shared>, stop: watch::Receiver<bool>)
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let settings = shared.config.http2.clone();
-    connection::serve(io, peer, shared, &settings, stop).await;
 }

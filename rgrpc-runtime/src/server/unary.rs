@@ -24,6 +24,7 @@ use crate::cancel::Cancellation;
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
 use crate::metadata::MetadataMap;
+use crate::observe::{EndGuard, Observed};
 use crate::request::CallContext;
 use crate::streaming::open_message;
 use crate::transport::budget::{ConnectionBudget, Held};
@@ -59,6 +60,7 @@ impl SingleRead {
         cx: &mut Context<'_>,
         compression: Compression,
         max_receive: usize,
+        observed: Option<&Observed>,
     ) -> Poll<Result<(C::Decode, bool), Status>> {
         ready!(self.poll_end(cx))?;
         let raw = self
@@ -67,6 +69,9 @@ impl SingleRead {
             // statuscodes.md: a request cardinality violation is UNIMPLEMENTED.
             .ok_or_else(|| Status::unimplemented("client sent no request message"))?;
         let compressed = raw.compressed;
+        if let Some(observed) = observed {
+            observed.received(raw.data.len(), compression.request.filter(|_| compressed));
+        }
         let data = open_message(raw, &Ok(compression.request), max_receive)?;
         Poll::Ready(Ok((C::default().decode(data)?, compressed)))
     }
@@ -116,6 +121,8 @@ pin_project! {
         compression: Compression,
         max_receive: usize,
         budget: std::sync::Arc<ConnectionBudget>,
+        // The call's observer, if any; reports the end even if the call is dropped.
+        end: EndGuard,
         codec: PhantomData<fn() -> C>,
     }
 }
@@ -150,6 +157,7 @@ where
             compression: call.compression,
             max_receive: call.max_receive,
             budget: call.budget,
+            end: EndGuard::new(call.observed, None),
             codec: PhantomData,
         }
     }
@@ -173,7 +181,12 @@ where
                     context,
                     handler,
                 } => {
-                    let polled = read.poll_message::<C>(cx, *this.compression, *this.max_receive);
+                    let polled = read.poll_message::<C>(
+                        cx,
+                        *this.compression,
+                        *this.max_receive,
+                        this.end.observed(),
+                    );
                     match polled {
                         Poll::Ready(Ok((message, compressed))) => {
                             let (Some(handler), metadata) =
@@ -223,7 +236,13 @@ where
         }
         // Drop the handler (and what it holds) before answering.
         this.stage.set(Stage::Done);
-        finish_unary::<C>(this.respond, outcome, *this.compression, this.budget);
+        finish_unary::<C>(
+            this.respond,
+            outcome,
+            *this.compression,
+            this.end,
+            this.budget,
+        );
         Poll::Ready(())
     }
 }

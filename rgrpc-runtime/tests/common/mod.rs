@@ -19,6 +19,8 @@ pub use crate::gen::echo_rgrpc::{Echo, EchoClient, EchoServer};
 /// What the server saw, reported to the test.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
+    /// The handler started (reported before anything else it does).
+    Started(String),
     /// The call's cancellation signal fired.
     Cancelled(String),
     /// The handler's future was dropped before it finished.
@@ -48,6 +50,7 @@ impl Drop for DropGuard {
 
 impl EchoService {
     fn watch<T>(&self, req: &Request<T>, name: &str) -> DropGuard {
+        let _ = self.events.send(Event::Started(name.to_owned()));
         let cancellation = req.cancellation().clone();
         let events = self.events.clone();
         let label = name.to_owned();
@@ -206,6 +209,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub events: mpsc::UnboundedReceiver<Event>,
     stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestServer {
@@ -221,13 +225,14 @@ impl TestServer {
         let server = configure(builder).bind("127.0.0.1:0").await.expect("bind");
         let addr = server.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(server.serve_with_shutdown(async {
+        let task = tokio::spawn(server.serve_with_shutdown(async {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
             events,
             stop: Some(stop),
+            task: Some(task),
         }
     }
 
@@ -239,12 +244,40 @@ impl TestServer {
         EchoClient::new(Channel::connect(&self.uri()).await.expect("connect"))
     }
 
-    /// The next event the service reported, waiting up to 5 s.
+    /// The next event the service reported other than `Started`, waiting up to 5 s.
     pub async fn next_event(&mut self) -> Option<Event> {
-        tokio::time::timeout(Duration::from_secs(5), self.events.recv())
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(5), self.events.recv())
+                .await
+                .ok()
+                .flatten();
+            if !matches!(event, Some(Event::Started(_))) {
+                return event;
+            }
+        }
+    }
+
+    /// Waits (up to 10 s) until the handler of the call named `name` has started.
+    pub async fn wait_started(&mut self, name: &str) {
+        let started = async {
+            while let Some(event) = self.events.recv().await {
+                if event == Event::Started(name.to_owned()) {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), started)
             .await
-            .ok()
-            .flatten()
+            .expect("the handler started");
+    }
+
+    /// Stops the server and waits until it has shut down (its listener closed, in-flight
+    /// calls finished or stopped).
+    pub async fn shutdown(&mut self) {
+        self.stop();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
     }
 
     pub fn stop(&mut self) {
