@@ -828,13 +828,15 @@ pub async fn slowloris_preface(
     interval: Duration,
     duration: Duration,
 ) -> Outcome {
-    let deadline = Instant::now() + duration;
     let mut streams = Vec::new();
     for _ in 0..conns {
         if let Ok(tcp) = TcpStream::connect(target.addr).await {
             streams.push(tcp);
         }
     }
+    // Counted from the last connection, so every one has dribbled for `duration` (on a busy
+    // machine, opening hundreds of connections takes a second or more).
+    let deadline = Instant::now() + duration;
     let mut outcome = Outcome {
         connections: streams.len() as u32,
         ..Outcome::default()
@@ -853,20 +855,25 @@ pub async fn slowloris_preface(
         i += 1;
         tokio::time::sleep(interval).await;
     }
-    for (tcp, alive) in streams.iter_mut().zip(alive.iter_mut()) {
-        if !*alive || is_eof(tcp).await {
-            outcome.closed_by_server += 1;
-        }
-    }
+    // Every connection checked at once, so a slow answer costs one wait, not one each.
+    let checks = streams
+        .iter_mut()
+        .zip(alive.iter())
+        .map(|(tcp, alive)| async move { !*alive || is_eof(tcp).await });
+    outcome.closed_by_server = futures_join_all(checks)
+        .await
+        .into_iter()
+        .filter(|&closed| closed)
+        .count() as u32;
     outcome
 }
 
-/// True if the peer has closed `tcp` (a read returns EOF or an error at once).
+/// True if the peer has closed `tcp` (a read returns EOF or an error within 100 ms).
 async fn is_eof(tcp: &mut TcpStream) -> bool {
     let mut buf = [0u8; 1024];
     loop {
         match tokio::time::timeout(
-            Duration::from_millis(20),
+            Duration::from_millis(100),
             tokio::io::AsyncReadExt::read(tcp, &mut buf),
         )
         .await
