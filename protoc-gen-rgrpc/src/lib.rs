@@ -40,6 +40,31 @@ pub fn run(request: &CodeGeneratorRequest) -> CodeGeneratorResponse {
     }
 }
 
+/// The fuzz target's entry point (`protoc-gen-rgrpc/fuzz`), replayed on stable by
+/// `tests/fuzz_corpus.rs`: `data` as a `CodeGeneratorRequest` through the generator, with
+/// rust-protobuf's message codegen left out (it writes files, which would slow fuzzing a
+/// hundredfold, and [`run`] already turns its panics into errors). Whatever the request, the
+/// generator must not panic, and every file it writes must parse as Rust.
+#[doc(hidden)]
+pub fn fuzz_entry(data: &[u8]) {
+    use protobuf::Message;
+    let Ok(mut request) = CodeGeneratorRequest::parse_from_bytes(data) else {
+        return;
+    };
+    let parameter = match request.parameter() {
+        "" => "messages=false".to_owned(),
+        given => format!("{given},messages=false"),
+    };
+    request.set_parameter(parameter);
+    if let Ok(files) = generate(&request) {
+        for (name, content) in files {
+            if let Err(e) = syn::parse_file(&content) {
+                panic!("generated {name} does not parse: {e}\n{content}");
+            }
+        }
+    }
+}
+
 /// A response that carries only an error message for protoc to print.
 pub fn error_response(message: String) -> CodeGeneratorResponse {
     let mut response = CodeGeneratorResponse::new();

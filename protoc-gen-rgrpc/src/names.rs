@@ -50,6 +50,24 @@ fn protobuf_escape(name: &str) -> String {
     }
 }
 
+/// Checks that a service or method name is a proto identifier (`letter { letter | digit |
+/// "_" }`, where `_` counts as a letter), the only names [`ident`] can turn into Rust.
+pub fn check_proto_ident(kind: &str, name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name != "_";
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind} name {name:?} is not a valid proto identifier"
+        ))
+    }
+}
+
 /// An identifier for a Rust item, raw (`r#type`) where possible, `_`-suffixed otherwise.
 pub fn ident(name: &str) -> Ident {
     if NOT_RAW.contains(&name) {
@@ -173,6 +191,12 @@ mod tests {
         assert_eq!(ident("type").to_string(), "r#type");
         assert_eq!(ident("self").to_string(), "self_");
         assert_eq!(ident("say_hello").to_string(), "say_hello");
+        for bad in ["", "_", "1abc", "a-b", "a.b", "\u{e}\0\0\0h", "é"] {
+            assert!(check_proto_ident("method", bad).is_err(), "{bad:?}");
+        }
+        for good in ["SayHello", "_private", "a1", "type", "Self"] {
+            assert!(check_proto_ident("method", good).is_ok(), "{good:?}");
+        }
         assert_eq!(method_name("SayHello"), "say_hello");
         assert_eq!(
             method_name("GetHTTPThing"),

@@ -31,6 +31,13 @@ pub fn generate(
     types: &TypePaths,
     options: &Options,
 ) -> Result<TokenStream, String> {
+    // protoc only sends valid names, but the plugin reads whatever is on stdin: a name that
+    // is not a proto identifier would otherwise panic deep in the token code (found by the
+    // plugin's fuzz target).
+    names::check_proto_ident("service", service.name())?;
+    for method in &service.method {
+        names::check_proto_ident("method", method.name())?;
+    }
     let full_name = match file.package() {
         "" => service.name().to_owned(),
         package => format!("{package}.{}", service.name()),

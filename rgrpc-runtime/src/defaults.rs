@@ -13,6 +13,14 @@
 //! | [`WRITE_GATHER`] / [`WRITE_DIRECT`] | 32 KiB / 16 KiB | grpc-go's 32 KiB write buffer; measured |
 //! | [`SEND_BUFFER`] | 32 KiB | grpc-go's write buffer; bounds what a slow reader lets pile up |
 //! | [`IN_PROCESS_BUFFER`] | 256 KiB | room for a whole 64 KiB frame plus headers per write |
+//! | [`MAX_HEADER_LIST_SIZE`] | 16 KiB | hyper's (tonic's) default; gRPC C-core's hard metadata limit |
+//! | [`MAX_PENDING_ACCEPT_RESET_STREAMS`] | 1024 | measured: h2's and hyper's 20 cut off honest clients (`tests/faults.rs`) |
+//! | [`MAX_LOCAL_ERROR_RESET_STREAMS`] | 1024 | h2's default |
+//! | [`MAX_CONCURRENT_RESET_STREAMS`] | 10 | h2's default (RFC 9113 §5.4.2 "some time") |
+//! | [`RESET_STREAM_DURATION`] | 1 s | h2's default |
+//! | [`MAX_SEND_BUFFER_PER_STREAM`] | 400 KiB | h2's default |
+//! | [`CONNECTION_RECEIVE_BUFFER`] / [`SERVER_RECEIVE_BUFFER`] | 16 MiB / 256 MiB | four / 64 messages at the 4 MiB limit; measured (issue 14) |
+//! | [`CONNECTION_SEND_BUFFER`] / [`SERVER_SEND_BUFFER`] | 32 MiB / 256 MiB | eight / 64 unread 4 MiB responses; measured (issue 14) |
 
 use std::time::Duration;
 
@@ -63,3 +71,59 @@ pub const SEND_BUFFER: usize = 32 * 1024;
 
 /// Each in-process connection's buffer in each direction.
 pub const IN_PROCESS_BUFFER: usize = 256 * 1024;
+
+/// The largest header list (decoded, as RFC 9113 §6.5.2 counts it: name + value + 32 per
+/// field) either side accepts, advertised as `SETTINGS_MAX_HEADER_LIST_SIZE`. 16 KiB is
+/// hyper's default (so what tonic accepts, rgrpc accepts) and gRPC C-core's hard metadata
+/// limit; gRPC's 8 KiB suggestion is C-core's *soft* limit and would refuse metadata that
+/// grpc-go and tonic peers send (large tokens). A request over it is answered 431 and its
+/// stream reset; a header block that decodes to over four times it (an HPACK bomb) or that
+/// needs more than a handful of CONTINUATION frames closes the connection with GOAWAY
+/// `ENHANCE_YOUR_CALM` (h2 0.4's rules).
+pub const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
+
+/// Streams a client may reset before the server has accepted them, per connection, before
+/// the connection is closed with GOAWAY `ENHANCE_YOUR_CALM` `too_many_resets`: h2 0.4's
+/// rapid-reset defence (CVE-2023-44487). h2 and hyper default to 20, which an honest client
+/// reaches by cancelling calls in a burst: 1,000 queued calls sharing a 20 ms deadline open
+/// streams as earlier ones are reset and reset them a moment later, hundreds of them before
+/// the server's next accept (`tests/faults.rs`; 200 was not enough either). With 1024, 2,000
+/// such calls keep their connection (4,000 do not), and a rapid-reset attacker is still cut
+/// off within 0.1 s (`tests/hostile.rs`: ~31,000 streams).
+pub const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 1024;
+
+/// Streams the server may have to reset for a peer's protocol errors, per connection, before
+/// it closes the connection with GOAWAY `ENHANCE_YOUR_CALM` (h2's default).
+pub const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+
+/// Locally reset streams remembered at once, so that frames the peer sent before it saw the
+/// reset are ignored rather than treated as errors (h2's default).
+pub const MAX_CONCURRENT_RESET_STREAMS: usize = 10;
+
+/// How long a locally reset stream is remembered (h2's default).
+pub const RESET_STREAM_DURATION: Duration = Duration::from_secs(1);
+
+/// The most h2 buffers per stream before a streaming sender waits for the peer's window
+/// (h2's default); [`SEND_BUFFER`] is what our own senders queue on top.
+pub const MAX_SEND_BUFFER_PER_STREAM: usize = 400 * 1024;
+
+/// The most one server connection's calls may hold of request messages still arriving (a
+/// message spanning HTTP/2 frames is buffered until it is whole). Four messages at
+/// [`MAX_RECEIVE_MESSAGE_SIZE`] at once. Without it a client announcing a 4 MiB message on
+/// each of 200 streams and never finishing them held 800 MiB per connection (issue 14).
+pub const CONNECTION_RECEIVE_BUFFER: usize = 16 * 1024 * 1024;
+
+/// The most all of a server's connections together may hold of request messages still
+/// arriving: 64 messages at [`MAX_RECEIVE_MESSAGE_SIZE`], so that many connections at their
+/// own limit cannot add up to the machine's memory.
+pub const SERVER_RECEIVE_BUFFER: usize = 256 * 1024 * 1024;
+
+/// The most one server connection may hold of large unary responses (16 KiB or more) its
+/// client has not read: eight 4 MiB responses waiting for the client's window. Without it a
+/// client with a zero window asking for 1 MiB responses on 200 streams held 200 MiB per
+/// connection (issue 14).
+pub const CONNECTION_SEND_BUFFER: usize = 32 * 1024 * 1024;
+
+/// The most all of a server's connections together may hold of large unary responses their
+/// clients have not read.
+pub const SERVER_SEND_BUFFER: usize = 256 * 1024 * 1024;

@@ -19,6 +19,9 @@ pub mod codec;
 pub mod codegen;
 pub mod defaults;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "health")]
 pub mod health;
 pub mod metadata;

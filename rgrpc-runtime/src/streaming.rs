@@ -16,6 +16,7 @@ use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
 use crate::metadata::MetadataMap;
 use crate::observe::{EndGuard, Observed};
+use crate::transport::budget::{ConnectionBudget, Held};
 use crate::Status;
 
 /// A stream of incoming messages.
@@ -130,6 +131,8 @@ pub(crate) struct Inbound {
     observed: Option<Observed>,
     /// Client: the call ends when this stream does (or is dropped).
     end: EndGuard,
+    /// On the server, what an unfinished message holds, charged to the connection.
+    held: Held,
 }
 
 impl Inbound {
@@ -151,6 +154,7 @@ impl Inbound {
             last_compressed: false,
             observed,
             end,
+            held: Held::default(),
         }
     }
 
@@ -160,6 +164,7 @@ impl Inbound {
         max_len: usize,
         encoding: Option<CompressionEncoding>,
         observed: Option<Observed>,
+        budget: std::sync::Arc<ConnectionBudget>,
     ) -> Inbound {
         Inbound {
             state: State::Body(body),
@@ -170,6 +175,7 @@ impl Inbound {
             last_compressed: false,
             observed,
             end: EndGuard::default(),
+            held: Held::new(Some(budget)),
         }
     }
 
@@ -179,6 +185,7 @@ impl Inbound {
     pub(crate) fn fail(&mut self, status: &Status) {
         self.state = State::Failed(status.clone());
         self.decoder.clear();
+        let _ = self.held.set(0);
     }
 
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), Status> {
@@ -271,6 +278,14 @@ impl Inbound {
                 }
                 Ok(None) => {}
                 Err(status) => {
+                    self.fail(&status);
+                    return Poll::Ready(Err(status));
+                }
+            }
+            if matches!(self.state, State::Body(_)) {
+                // On the server, an unfinished message counts against the connection's
+                // receive budget before more of it is read.
+                if let Err(status) = self.held.set(self.decoder.buffered()) {
                     self.fail(&status);
                     return Poll::Ready(Err(status));
                 }

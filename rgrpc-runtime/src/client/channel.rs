@@ -107,6 +107,15 @@ impl ChannelBuilder {
         self
     }
 
+    /// The largest response header list (headers or trailers, decoded size) the client
+    /// accepts, advertised as `SETTINGS_MAX_HEADER_LIST_SIZE` (default
+    /// [`defaults::MAX_HEADER_LIST_SIZE`]). A response over it fails its call; a header
+    /// block far over it closes the connection.
+    pub fn max_header_list_size(mut self, bytes: u32) -> Self {
+        self.settings.max_header_list_size = bytes;
+        self
+    }
+
     /// Connects now. Fails if the target is invalid or the server cannot be reached
     /// ([`Error::is_connect`], with the `UNAVAILABLE` status).
     pub async fn connect(self) -> Result<Channel, Error> {
@@ -164,6 +173,7 @@ impl Channel {
                 initial_connection_window: defaults::CLIENT_CONNECTION_WINDOW,
                 max_frame_size: defaults::MAX_FRAME_SIZE,
                 connect_timeout: None,
+                max_header_list_size: defaults::MAX_HEADER_LIST_SIZE,
             },
             send_compressed: None,
             dialer: None,

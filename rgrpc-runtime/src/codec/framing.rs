@@ -167,6 +167,11 @@ impl FrameDecoder {
         }))
     }
 
+    /// Bytes this decoder holds now: an unfinished message's buffer and any unread chunk.
+    pub fn buffered(&self) -> usize {
+        self.partial.capacity() + self.chunk.len()
+    }
+
     /// True when bytes of an unfinished message are buffered. At end of stream this means the
     /// peer sent a truncated message.
     pub fn has_partial(&self) -> bool {

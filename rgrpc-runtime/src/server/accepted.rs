@@ -11,6 +11,7 @@ use crate::codec::compression::Accepted as AcceptedEncodings;
 use crate::codec::CompressionEncoding;
 use crate::observe::Observed;
 use crate::request::CallContext;
+use crate::transport::budget::ConnectionBudget;
 
 /// One accepted stream with a valid gRPC request head.
 pub(crate) struct Accepted {
@@ -23,6 +24,8 @@ pub(crate) struct Accepted {
     pub(crate) context: CallContext,
     /// The call's observer, if the server has one and it wants this call.
     pub(crate) observed: Option<Observed>,
+    /// Charged for what the call buffers of incomplete request messages.
+    pub(crate) budget: std::sync::Arc<ConnectionBudget>,
 }
 
 /// How a call's messages are compressed: what the client sent and accepts, and what the

@@ -14,6 +14,7 @@ use super::router::{Router, Service};
 use super::server::{Listener, Server};
 use crate::codec::CompressionEncoding;
 use crate::defaults;
+use crate::transport::budget::{Budget, ServerBudgets};
 use crate::transport::server::Settings;
 use crate::transport::Peer;
 
@@ -65,8 +66,13 @@ impl Server {
                     initial_connection_window: defaults::SERVER_CONNECTION_WINDOW,
                     max_frame_size: defaults::MAX_FRAME_SIZE,
                     handshake_timeout: defaults::HANDSHAKE_TIMEOUT,
+                    max_header_list_size: defaults::MAX_HEADER_LIST_SIZE,
                 },
                 max_receive_message_size: defaults::MAX_RECEIVE_MESSAGE_SIZE,
+                connection_receive_buffer: defaults::CONNECTION_RECEIVE_BUFFER,
+                receive_buffer: defaults::SERVER_RECEIVE_BUFFER,
+                connection_send_buffer: defaults::CONNECTION_SEND_BUFFER,
+                send_buffer: defaults::SERVER_SEND_BUFFER,
                 shutdown_grace: defaults::SHUTDOWN_GRACE,
                 send_compressed: None,
                 observer: None,
@@ -94,6 +100,38 @@ impl ServerBuilder {
         self
     }
 
+    /// The most one connection's calls may hold of request messages still arriving (messages
+    /// that span HTTP/2 frames); the call that would go over it fails with
+    /// `RESOURCE_EXHAUSTED`. Default [`defaults::CONNECTION_RECEIVE_BUFFER`].
+    pub fn connection_receive_buffer(mut self, bytes: usize) -> Self {
+        self.config.connection_receive_buffer = bytes;
+        self
+    }
+
+    /// The most all connections together may hold of request messages still arriving; the
+    /// call that would go over it fails with `RESOURCE_EXHAUSTED`. Default
+    /// [`defaults::SERVER_RECEIVE_BUFFER`].
+    pub fn receive_buffer(mut self, bytes: usize) -> Self {
+        self.config.receive_buffer = bytes;
+        self
+    }
+
+    /// The most one connection may hold of large responses (16 KiB or more) that its client
+    /// has not read yet (they wait for its HTTP/2 window); a response that would go over it
+    /// is answered `RESOURCE_EXHAUSTED` instead. Default
+    /// [`defaults::CONNECTION_SEND_BUFFER`].
+    pub fn connection_send_buffer(mut self, bytes: usize) -> Self {
+        self.config.connection_send_buffer = bytes;
+        self
+    }
+
+    /// The most all connections together may hold of large responses their clients have not
+    /// read yet. Default [`defaults::SERVER_SEND_BUFFER`].
+    pub fn send_buffer(mut self, bytes: usize) -> Self {
+        self.config.send_buffer = bytes;
+        self
+    }
+
     /// Limits concurrent calls per connection (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`);
     /// default [`defaults::SERVER_MAX_CONCURRENT_STREAMS`].
     pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
@@ -117,6 +155,16 @@ impl ServerBuilder {
     /// The largest HTTP/2 frame clients may send (default [`defaults::MAX_FRAME_SIZE`]).
     pub fn max_frame_size(mut self, bytes: u32) -> Self {
         self.config.http2.max_frame_size = bytes;
+        self
+    }
+
+    /// The largest request header list (decoded size, metadata included) accepted,
+    /// advertised to clients as `SETTINGS_MAX_HEADER_LIST_SIZE` (default
+    /// [`defaults::MAX_HEADER_LIST_SIZE`]). A request over it is answered with HTTP 431; a
+    /// header block far over it (an HPACK bomb, a CONTINUATION flood) closes the connection
+    /// with GOAWAY `ENHANCE_YOUR_CALM`.
+    pub fn max_header_list_size(mut self, bytes: u32) -> Self {
+        self.config.http2.max_header_list_size = bytes;
         self
     }
 
@@ -227,6 +275,10 @@ impl ServerBuilder {
         Ok(Server::new(
             listener,
             Shared {
+                budgets: ServerBudgets {
+                    receive: Arc::new(Budget::new(this.config.receive_buffer)),
+                    send: Arc::new(Budget::new(this.config.send_buffer)),
+                },
                 router: this.router,
                 config: this.config,
                 calls: CallTracker::default(),

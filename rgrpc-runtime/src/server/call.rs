@@ -75,6 +75,7 @@ impl ServerCall {
             call.max_receive,
             call.compression.request,
             call.observed,
+            call.budget,
         );
         let metadata = MetadataMap::from_headers(call.headers);
         let request = Request::from_server(
@@ -107,6 +108,7 @@ impl ServerCall {
     {
         Box::pin(async move {
             let (deadline, compression) = (self.0.deadline, self.0.compression);
+            let budget = self.0.budget.clone();
             let mut end = EndGuard::new(self.0.observed.clone(), None);
             let cancel = Cancellation::new();
             let (request, mut respond) = self.into_streaming::<C::Server>(&cancel);
@@ -118,7 +120,7 @@ impl ServerCall {
                 |_| {},
             )
             .await;
-            finish_unary::<C::Server>(&mut respond, outcome, compression, &mut end);
+            finish_unary::<C::Server>(&mut respond, outcome, compression, &mut end, &budget);
         })
     }
 
@@ -138,13 +140,14 @@ impl ServerCall {
                 max_receive,
                 compression,
                 context,
+                budget,
                 observed,
             } = self.0;
             let mut end = EndGuard::new(observed, None);
             let cancel = Cancellation::new();
             let out = Outbound::new(respond, compression, end.observed().cloned());
             let sender = ResponseSender::new(out.clone(), encode_with::<C::Server>);
-            let mut read = SingleRead::new(body, max_receive);
+            let mut read = SingleRead::new(body, max_receive, budget);
             let observed = end.observed();
             let work = async {
                 let (message, compressed) = poll_fn(|cx| {

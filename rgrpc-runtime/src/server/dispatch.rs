@@ -20,6 +20,7 @@ use super::router::Router;
 use super::{ServerCall, ServerFuture};
 use crate::observe;
 use crate::request::CallContext;
+use crate::transport::budget::{ConnectionBudget, ServerBudgets};
 use crate::transport::server::Calls;
 use crate::transport::Peer;
 use crate::wire;
@@ -29,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) router: Router,
     pub(crate) config: Config,
     pub(crate) calls: CallTracker,
+    /// What all connections together may hold (`transport::budget`).
+    pub(crate) budgets: ServerBudgets,
 }
 
 impl Calls for Shared {
@@ -40,6 +43,7 @@ impl Calls for Shared {
         request: http::Request<RecvStream>,
         mut respond: SendResponse<Bytes>,
         peer: &Arc<Peer>,
+        budget: &Arc<ConnectionBudget>,
     ) -> Option<CatchUnwind> {
         let (mut parts, body) = request.into_parts();
         let head = match wire::parse_request(&parts.method, &parts.headers) {
@@ -75,9 +79,18 @@ impl Calls for Shared {
                 accepted: head.accepted,
                 default: self.config.send_compressed,
             },
+            budget: budget.clone(),
             observed,
         });
         Some(CatchUnwind(self.router.route(parts.uri.path(), call)))
+    }
+
+    fn connection_budget(&self) -> Arc<ConnectionBudget> {
+        Arc::new(ConnectionBudget::new(
+            self.config.connection_receive_buffer,
+            self.config.connection_send_buffer,
+            &self.budgets,
+        ))
     }
 
     /// Runs a call as a task of its own, tracked for shutdown; a panic inside fails only it.

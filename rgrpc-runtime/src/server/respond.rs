@@ -3,25 +3,30 @@
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 
+use std::sync::Arc;
+
 use super::accepted::Compression;
 use super::guard::{deadline_status, panic_status, reset_status, Outcome};
 use crate::codec::{framing, Codec};
 use crate::metadata::names;
 use crate::observe::{EndGuard, Observed};
+use crate::transport::budget::{charge_unsent, ConnectionBudget};
 use crate::wire::{self, response_head};
 use crate::{Response, Status};
 
 /// Sends the single response, or the status, of a unary or client-streaming call.
-/// Reports the call's end to its observer (`end`), if it has one.
+/// Reports the call's end to its observer (`end`), if it has one. A large response is
+/// charged to `budget` until it is written (`transport::budget`).
 pub(crate) fn finish_unary<C: Codec>(
     respond: &mut SendResponse<Bytes>,
     outcome: Outcome<Result<Response<C::Encode>, Status>>,
     compression: Compression,
     end: &mut EndGuard,
+    budget: &Arc<ConnectionBudget>,
 ) {
     let status = match outcome {
         Outcome::Done(Ok(response)) => {
-            send_unary::<C>(respond, response, compression, end.observed())
+            send_unary::<C>(respond, response, compression, end.observed(), budget)
         }
         Outcome::Done(Err(status)) => Some(status),
         Outcome::DeadlineExceeded => Some(deadline_status()),
@@ -46,6 +51,7 @@ fn send_unary<C: Codec>(
     response: Response<C::Encode>,
     compression: Compression,
     observed: Option<&Observed>,
+    budget: &Arc<ConnectionBudget>,
 ) -> Option<Status> {
     let encoding = compression.response(response.compress());
     let (message, metadata, trailers) = response.into_parts();
@@ -56,6 +62,12 @@ fn send_unary<C: Codec>(
     if let Some(observed) = observed {
         observed.sent(frame.len(), encoding);
     }
+    // h2 holds the message until the client's window lets it out: a large one counts
+    // against the connection's and the server's send budgets meanwhile.
+    let frame = match charge_unsent(budget, frame) {
+        Ok(frame) => frame,
+        Err(status) => return Some(status),
+    };
     let mut headers = metadata.into_outgoing();
     if let Some(encoding) = encoding {
         headers.insert(names::GRPC_ENCODING, encoding.header_value());

@@ -27,6 +27,7 @@ use crate::metadata::MetadataMap;
 use crate::observe::{EndGuard, Observed};
 use crate::request::CallContext;
 use crate::streaming::open_message;
+use crate::transport::budget::{ConnectionBudget, Held};
 use crate::{Request, Response, Status};
 
 /// Reads the one request message of a unary or server-streaming call straight from the h2
@@ -35,14 +36,20 @@ pub(super) struct SingleRead {
     body: RecvStream,
     decoder: FrameDecoder,
     message: Option<RawMessage>,
+    held: Held,
 }
 
 impl SingleRead {
-    pub(super) fn new(body: RecvStream, max_receive: usize) -> SingleRead {
+    pub(super) fn new(
+        body: RecvStream,
+        max_receive: usize,
+        budget: std::sync::Arc<ConnectionBudget>,
+    ) -> SingleRead {
         SingleRead {
             body,
             decoder: FrameDecoder::new(max_receive),
             message: None,
+            held: Held::new(Some(budget)),
         }
     }
 
@@ -81,6 +88,8 @@ impl SingleRead {
                 self.message = Some(raw);
                 continue;
             }
+            // What an unfinished message holds counts against the connection's budget.
+            self.held.set(self.decoder.buffered())?;
             match ready!(self.body.poll_data(cx)) {
                 Some(Ok(chunk)) => {
                     let _ = self.body.flow_control().release_capacity(chunk.len());
@@ -111,6 +120,7 @@ pin_project! {
         cancel: Cancellation,
         compression: Compression,
         max_receive: usize,
+        budget: std::sync::Arc<ConnectionBudget>,
         // The call's observer, if any; reports the end even if the call is dropped.
         end: EndGuard,
         codec: PhantomData<fn() -> C>,
@@ -135,7 +145,7 @@ where
     pub(super) fn new(call: Accepted, handler: F) -> Self {
         UnaryCall {
             stage: Stage::Reading {
-                read: SingleRead::new(call.body, call.max_receive),
+                read: SingleRead::new(call.body, call.max_receive, call.budget.clone()),
                 headers: call.headers,
                 context: call.context,
                 handler: Some(handler),
@@ -146,6 +156,7 @@ where
             cancel: Cancellation::new(),
             compression: call.compression,
             max_receive: call.max_receive,
+            budget: call.budget,
             end: EndGuard::new(call.observed, None),
             codec: PhantomData,
         }
@@ -225,7 +236,13 @@ where
         }
         // Drop the handler (and what it holds) before answering.
         this.stage.set(Stage::Done);
-        finish_unary::<C>(this.respond, outcome, *this.compression, this.end);
+        finish_unary::<C>(
+            this.respond,
+            outcome,
+            *this.compression,
+            this.end,
+            this.budget,
+        );
         Poll::Ready(())
     }
 }

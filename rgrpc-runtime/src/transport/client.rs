@@ -17,6 +17,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::coalesce::{self, Coalesce, Drain};
 use super::Dialer;
+use crate::defaults;
 use crate::Status;
 
 /// Where a connection goes.
@@ -37,6 +38,7 @@ pub(crate) struct Settings {
     pub(crate) initial_connection_window: u32,
     pub(crate) max_frame_size: u32,
     pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) max_header_list_size: u32,
 }
 
 /// Dials `endpoint`, performs the HTTP/2 handshake and spawns the connection's driver;
@@ -106,6 +108,12 @@ where
         .initial_window_size(settings.initial_stream_window)
         .initial_connection_window_size(settings.initial_connection_window)
         .max_frame_size(settings.max_frame_size)
+        // A hostile server's response heads and trailers are bounded as the server bounds
+        // requests (defaults::MAX_HEADER_LIST_SIZE).
+        .max_header_list_size(settings.max_header_list_size)
+        .max_concurrent_reset_streams(defaults::MAX_CONCURRENT_RESET_STREAMS)
+        .reset_stream_duration(defaults::RESET_STREAM_DURATION)
+        .max_send_buffer_size(defaults::MAX_SEND_BUFFER_PER_STREAM)
         .handshake::<_, Bytes>(io);
     let (send, connection) = match drain.around(handshake).await {
         Ok(Ok(handshake)) => handshake,

@@ -4,6 +4,7 @@
 //! stream and monomorphized per transport, so TCP pays nothing for the others (no
 //! `Box<dyn AsyncRead>` per read).
 
+pub(crate) mod budget;
 pub(crate) mod client;
 pub(crate) mod coalesce;
 mod in_process;

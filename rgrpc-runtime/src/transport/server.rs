@@ -18,8 +18,10 @@ use h2::RecvStream;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use super::budget::ConnectionBudget;
 use super::coalesce::{self, Coalesce, Drain};
 use super::Peer;
+use crate::defaults;
 
 /// What a server connection does with the streams it accepts; implemented by `server/`.
 pub(crate) trait Calls: Send + Sync + 'static {
@@ -34,7 +36,11 @@ pub(crate) trait Calls: Send + Sync + 'static {
         request: http::Request<RecvStream>,
         respond: SendResponse<Bytes>,
         peer: &Arc<Peer>,
+        budget: &Arc<ConnectionBudget>,
     ) -> Option<Self::Call>;
+
+    /// A new connection's receive budget (see `transport::budget`).
+    fn connection_budget(&self) -> Arc<ConnectionBudget>;
 
     /// Continues `call` as a task of its own. `connection` is held by the task while it
     /// runs, so that the connection knows calls of its own are running elsewhere.
@@ -49,6 +55,7 @@ pub(crate) struct Settings {
     pub(crate) initial_connection_window: u32,
     pub(crate) max_frame_size: u32,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) max_header_list_size: u32,
 }
 
 type Connection<T> = h2::server::Connection<Coalesce<T>, Bytes>;
@@ -89,10 +96,12 @@ where
                 }
             })
         };
+        let budget = calls.connection_budget();
         ServerConnection {
             stage: Stage::Handshake(handshake),
             drain,
             peer,
+            budget,
             calls,
             stop: Box::pin(async move {
                 let _ = stop.wait_for(|stop| *stop).await;
@@ -115,7 +124,16 @@ async fn handshake<T: AsyncRead + AsyncWrite + Unpin>(
     builder
         .initial_window_size(settings.initial_stream_window)
         .initial_connection_window_size(settings.initial_connection_window)
-        .max_frame_size(settings.max_frame_size);
+        .max_frame_size(settings.max_frame_size)
+        // Bounds what one header block may cost (see defaults::MAX_HEADER_LIST_SIZE): h2
+        // otherwise takes 16 MiB lists and reads ~20 MiB of CONTINUATION frames at 64 KiB
+        // frames before it gives up (issue 14's CONTINUATION flood).
+        .max_header_list_size(settings.max_header_list_size)
+        .max_pending_accept_reset_streams(defaults::MAX_PENDING_ACCEPT_RESET_STREAMS)
+        .max_local_error_reset_streams(Some(defaults::MAX_LOCAL_ERROR_RESET_STREAMS))
+        .max_concurrent_reset_streams(defaults::MAX_CONCURRENT_RESET_STREAMS)
+        .reset_stream_duration(defaults::RESET_STREAM_DURATION)
+        .max_send_buffer_size(defaults::MAX_SEND_BUFFER_PER_STREAM);
     if let Some(max) = settings.max_concurrent_streams {
         builder.max_concurrent_streams(max);
     }
@@ -138,6 +156,8 @@ pub(crate) struct ServerConnection<T, C: Calls> {
     stage: Stage<T>,
     drain: Drain<T>,
     peer: Arc<Peer>,
+    /// What this connection's calls may hold of incomplete messages.
+    budget: Arc<ConnectionBudget>,
     calls: Arc<C>,
     stop: Stop,
     /// Calls accepted this round, not yet polled.
@@ -207,7 +227,9 @@ where
             loop {
                 match conn.poll_accept(cx) {
                     Poll::Ready(Some(Ok((request, respond)))) => {
-                        if let Some(call) = self.calls.start(request, respond, &self.peer) {
+                        if let Some(call) =
+                            self.calls.start(request, respond, &self.peer, &self.budget)
+                        {
                             self.batch.push(call);
                         }
                     }

@@ -11,7 +11,7 @@ pub(crate) use crate::metadata::names;
 pub(crate) use headers::{
     parse_request, parse_response_head, request_head, response_head, trailers_only, ResponseHead,
 };
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use trailers::percent_encode;
 pub(crate) use trailers::{
     is_ok, percent_decode, status_from_h2, status_from_http, write_ok, write_status,

@@ -1,6 +1,10 @@
 //! The Echo test service and helpers shared by the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod attacks;
+pub mod child;
+pub mod h2raw;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
