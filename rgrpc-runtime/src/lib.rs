@@ -41,4 +41,7 @@ pub use response::Response;
 pub use server::{ResponseSender, Server, ServerBuilder};
 pub use status::{Code, Status};
 pub use streaming::Streaming;
+/// TLS and mTLS settings (features `tls`, `tls-aws-lc`, `tls-native-roots`, `tls-webpki-roots`).
+#[cfg(feature = "_tls")]
+pub use transport::tls;
 pub use transport::{in_process, Peer, TransportKind};
