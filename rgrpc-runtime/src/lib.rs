@@ -13,6 +13,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[cfg(feature = "authz")]
+pub mod authz;
 pub mod cancel;
 pub mod client;
 pub mod codec;
