@@ -39,6 +39,12 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidMetadata(&'static str);
 
+impl InvalidMetadata {
+    pub(crate) fn new(why: &'static str) -> InvalidMetadata {
+        InvalidMetadata(why)
+    }
+}
+
 impl fmt::Display for InvalidMetadata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
@@ -74,6 +80,37 @@ impl MetadataMap {
     /// Wraps received headers without copying them.
     pub(crate) fn from_headers(headers: HeaderMap) -> MetadataMap {
         MetadataMap { headers }
+    }
+
+    /// The headers underneath, protocol headers included (authorization matches them).
+    #[allow(dead_code)] // until the authz interceptor is wired in
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// Gives the headers back, protocol headers included.
+    #[allow(dead_code)] // until server interceptors are wired in
+    pub(crate) fn into_headers(self) -> HeaderMap {
+        self.headers
+    }
+
+    /// Appends a prepared entry: no parsing, and a shared value is not copied.
+    pub(crate) fn append_value(&mut self, key: HeaderName, value: HeaderValue) {
+        self.headers.append(key, value);
+    }
+
+    /// Moves every entry of `other` into this map, after the entries already here.
+    pub fn extend(&mut self, other: MetadataMap) {
+        let mut last = None;
+        for (key, value) in other.headers {
+            // `HeaderMap`'s iterator names a key once, before all of its values.
+            if let Some(key) = key {
+                last = Some(key);
+            }
+            if let Some(key) = &last {
+                self.headers.append(key.clone(), value);
+            }
+        }
     }
 
     /// Sets an ASCII value, replacing any previous values for `key`.

@@ -2,6 +2,8 @@
 
 mod call;
 mod channel;
+mod credentials;
+mod interceptor;
 pub(crate) mod response;
 mod sender;
 mod target;
@@ -9,4 +11,9 @@ mod target;
 pub use call::ClientStreamingCall;
 pub use call::{client_streaming, server_streaming, streaming, unary};
 pub use channel::{Channel, ChannelBuilder};
+pub use credentials::{
+    BearerToken, CallCredentials, CompositeCredentials, CredentialsAnswer, CredentialsContext,
+    StaticMetadata,
+};
+pub use interceptor::{ClientCallHead, ClientInterceptor, SecurityLevel};
 pub use sender::RequestSender;
