@@ -5,9 +5,6 @@
 //! layers: with none installed the call path pays one `is_empty()` branch, a ready answer
 //! allocates nothing, and an asynchronous one costs the one boxed future it returns.
 
-// Wired into the call path after the issue 8 restructure; until then only tests use it.
-#![allow(dead_code)]
-
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::Status;
+use crate::{Code, Status};
 
 /// A boxed, sendable future: what an asynchronous interceptor answers with.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -64,7 +61,8 @@ impl<T> fmt::Debug for Intercepted<T> {
 #[derive(Debug)]
 pub struct CallOutcome<'a> {
     pub(crate) method: &'a str,
-    pub(crate) status: &'a Status,
+    /// `None`: OK (no `Status` is built for a success).
+    pub(crate) error: Option<&'a Status>,
     pub(crate) duration: Duration,
 }
 
@@ -74,9 +72,14 @@ impl CallOutcome<'_> {
         self.method
     }
 
-    /// The call's final status (`OK` for success).
-    pub fn status(&self) -> &Status {
-        self.status
+    /// The status code the call ended with (`OK` for success).
+    pub fn code(&self) -> Code {
+        self.error.map_or(Code::Ok, Status::code)
+    }
+
+    /// The error the call ended with; `None` for success.
+    pub fn error(&self) -> Option<&Status> {
+        self.error
     }
 
     /// From the call's start (its head received or sent) to its status.
@@ -86,66 +89,71 @@ impl CallOutcome<'_> {
 }
 
 /// One step of a chain: an interceptor of call heads `H`.
-pub(crate) trait Step<H>: Send + Sync {
+pub(crate) trait Step<H> {
     fn step(&self, head: H) -> Intercepted<H>;
 }
 
-/// Runs `chain[from..]` over `head` in order. Ready answers are handled in this loop; the
-/// first pending one turns the rest of the run into a [`ChainFuture`].
-pub(crate) fn run<H, S>(chain: &Arc<[Arc<S>]>, from: usize, head: H) -> Intercepted<H>
-where
-    S: Step<H> + ?Sized + 'static,
-    H: Send + 'static,
-{
-    let mut head = head;
-    for (i, interceptor) in chain.iter().enumerate().skip(from) {
-        match interceptor.step(head) {
-            Intercepted::Ready(Ok(next)) => head = next,
-            Intercepted::Ready(Err(status)) => return Intercepted::Ready(Err(status)),
-            Intercepted::Pending(current) => {
-                return Intercepted::Pending(Box::pin(ChainFuture {
-                    chain: chain.clone(),
-                    next: i + 1,
-                    current,
-                }))
-            }
-        }
-    }
-    Intercepted::Ready(Ok(head))
-}
-
-/// The rest of a chain after an interceptor went asynchronous.
-struct ChainFuture<H, S: ?Sized> {
+/// A chain's state once one of its interceptors answered asynchronously: the future it is
+/// waiting on and where to go on from. Embedded by the call that waits, so the wait costs
+/// no allocation beyond the interceptor's own future.
+pub(crate) struct ChainWait<H, S: ?Sized> {
     chain: Arc<[Arc<S>]>,
     next: usize,
     current: BoxFuture<Result<H, Status>>,
 }
 
-impl<H, S> Future for ChainFuture<H, S>
-where
-    S: Step<H> + ?Sized + 'static,
-    H: Send + 'static,
-{
-    type Output = Result<H, Status>;
+/// What running a chain gave: a decision now, or a wait.
+pub(crate) enum Chained<H, S: ?Sized> {
+    Done(Result<H, Status>),
+    Waiting(ChainWait<H, S>),
+}
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
+/// Runs `chain` over `head` in order. Ready answers are handled in this loop; the first
+/// pending one turns the rest of the run into a [`ChainWait`].
+pub(crate) fn run<H, S>(chain: &Arc<[Arc<S>]>, head: H) -> Chained<H, S>
+where
+    S: Step<H> + ?Sized,
+{
+    let mut head = head;
+    for (i, interceptor) in chain.iter().enumerate() {
+        match interceptor.step(head) {
+            Intercepted::Ready(Ok(next)) => head = next,
+            Intercepted::Ready(Err(status)) => return Chained::Done(Err(status)),
+            Intercepted::Pending(current) => {
+                return Chained::Waiting(ChainWait {
+                    chain: chain.clone(),
+                    next: i + 1,
+                    current,
+                })
+            }
+        }
+    }
+    Chained::Done(Ok(head))
+}
+
+impl<H, S> ChainWait<H, S>
+where
+    S: Step<H> + ?Sized,
+{
+    /// Waits for the pending interceptor, then runs the rest of the chain (waiting again on
+    /// any later pending one).
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<H, Status>> {
         loop {
-            let mut head = match this.current.as_mut().poll(cx) {
+            let mut head = match self.current.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(status)) => return Poll::Ready(Err(status)),
                 Poll::Ready(Ok(head)) => head,
             };
             loop {
-                let Some(interceptor) = this.chain.get(this.next) else {
+                let Some(interceptor) = self.chain.get(self.next) else {
                     return Poll::Ready(Ok(head));
                 };
-                this.next += 1;
+                self.next += 1;
                 match interceptor.step(head) {
                     Intercepted::Ready(Ok(next)) => head = next,
                     Intercepted::Ready(Err(status)) => return Poll::Ready(Err(status)),
                     Intercepted::Pending(next) => {
-                        this.current = next;
+                        self.current = next;
                         break;
                     }
                 }
@@ -183,10 +191,10 @@ mod tests {
         steps.into_iter().map(Arc::new).collect()
     }
 
-    async fn finish(answer: Intercepted<Vec<&'static str>>) -> Result<Vec<&'static str>, Status> {
+    async fn finish(answer: Chained<Vec<&'static str>, Push>) -> Result<Vec<&'static str>, Status> {
         match answer {
-            Intercepted::Ready(result) => result,
-            Intercepted::Pending(future) => future.await,
+            Chained::Done(result) => result,
+            Chained::Waiting(mut wait) => std::future::poll_fn(|cx| wait.poll(cx)).await,
         }
     }
 
@@ -194,7 +202,7 @@ mod tests {
     async fn runs_in_order_ready_and_pending_mixed() {
         let all_ready = chain(vec![Push("a", false), Push("b", false)]);
         assert!(
-            matches!(run(&all_ready, 0, vec![]), Intercepted::Ready(Ok(ref v)) if v == &["a", "b"])
+            matches!(run(&all_ready, vec![]), Chained::Done(Ok(ref v)) if v == &["a", "b"])
         );
         let mixed = chain(vec![
             Push("a", false),
@@ -203,8 +211,8 @@ mod tests {
             Push("d", true),
             Push("e", false),
         ]);
-        let answer = run(&mixed, 0, vec![]);
-        assert!(matches!(answer, Intercepted::Pending(_)));
+        let answer = run(&mixed, vec![]);
+        assert!(matches!(answer, Chained::Waiting(_)));
         assert_eq!(finish(answer).await.unwrap(), ["a", "b", "c", "d", "e"]);
     }
 
@@ -216,7 +224,7 @@ mod tests {
             Push("never", false),
         ]);
         assert_eq!(
-            finish(run(&early, 0, vec![])).await.unwrap_err().message(),
+            finish(run(&early, vec![])).await.unwrap_err().message(),
             "no"
         );
         let after_async = chain(vec![
@@ -224,7 +232,7 @@ mod tests {
             Push("reject", false),
             Push("never", true),
         ]);
-        let err = finish(run(&after_async, 0, vec![])).await.unwrap_err();
+        let err = finish(run(&after_async, vec![])).await.unwrap_err();
         assert_eq!(err.code(), crate::Code::PermissionDenied);
     }
 }

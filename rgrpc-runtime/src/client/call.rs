@@ -6,6 +6,8 @@ use std::fmt;
 use bytes::BytesMut;
 use tokio::time::Instant;
 
+use super::channel::Started;
+use super::hooks::{CallExtras, ClientWatch};
 use super::{Channel, RequestSender};
 use crate::codec::{framing, Codec, MethodCodec};
 use crate::method::Method;
@@ -35,16 +37,23 @@ async fn send_single<C: Codec>(
     metadata: crate::MetadataMap,
     deadline: Option<Instant>,
     encoding: Option<crate::CompressionEncoding>,
-) -> Result<h2::client::ResponseFuture, Status> {
+    extras: CallExtras,
+) -> Result<(h2::client::ResponseFuture, Option<ClientWatch>), Status> {
     let frame = framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding)?;
     drop(message);
-    let (response, mut send) = channel.start(path, metadata, deadline, encoding).await?;
+    let Started {
+        response,
+        mut send,
+        watch,
+    } = channel
+        .start(path, metadata, deadline, encoding, extras)
+        .await?;
     // One bounded message: h2 may buffer it until the window opens. If the server has
     // already answered (UNIMPLEMENTED before reading the body, say), the stream is closed and
     // this fails: the server's status, on the response side, is the call's outcome. No send
     // handle outlives this, so dropping the response side resets the stream.
     let _ = send.send_data(frame, true);
-    Ok(response)
+    Ok((response, watch))
 }
 
 /// A unary call: one request, one response.
@@ -59,12 +68,14 @@ pub async fn unary<C: MethodCodec>(
         metadata,
         deadline,
         compression,
+        extras,
     } = request.into_parts();
     let encoding = channel.encoding(compression);
     with_deadline(deadline, async {
-        let response =
-            send_single::<C::Client>(channel, path, message, metadata, deadline, encoding).await?;
-        let inbound = Inbound::client(response, channel.max_receive_message_size(), None);
+        let (response, watch) =
+            send_single::<C::Client>(channel, path, message, metadata, deadline, encoding, extras)
+                .await?;
+        let inbound = Inbound::client(response, channel.max_receive_message_size(), None, watch);
         single_response(Streaming::new::<C::Client>(inbound)).await
     })
     .await
@@ -82,14 +93,20 @@ pub async fn server_streaming<C: MethodCodec>(
         metadata,
         deadline,
         compression,
+        extras,
     } = request.into_parts();
     let encoding = channel.encoding(compression);
-    let response = with_deadline(
+    let (response, watch) = with_deadline(
         deadline,
-        send_single::<C::Client>(channel, path, message, metadata, deadline, encoding),
+        send_single::<C::Client>(channel, path, message, metadata, deadline, encoding, extras),
     )
     .await?;
-    let inbound = Inbound::client(response, channel.max_receive_message_size(), deadline);
+    let inbound = Inbound::client(
+        response,
+        channel.max_receive_message_size(),
+        deadline,
+        watch,
+    );
     Ok(Streaming::new::<C::Client>(inbound))
 }
 
@@ -125,11 +142,19 @@ async fn open<C: Codec>(
         metadata,
         deadline,
         compression,
+        extras,
         ..
     } = request.into_parts();
     let encoding = channel.encoding(compression);
-    let (response, send) =
-        with_deadline(deadline, channel.start(path, metadata, deadline, encoding)).await?;
+    let Started {
+        response,
+        send,
+        watch,
+    } = with_deadline(
+        deadline,
+        channel.start(path, metadata, deadline, encoding, extras),
+    )
+    .await?;
     let sender = RequestSender::new(
         send,
         |item, buf, encoding| framing::encode_into(&C::default(), item, buf, encoding),
@@ -137,7 +162,12 @@ async fn open<C: Codec>(
         deadline,
         close_on_drop,
     );
-    let inbound = Inbound::client(response, channel.max_receive_message_size(), deadline);
+    let inbound = Inbound::client(
+        response,
+        channel.max_receive_message_size(),
+        deadline,
+        watch,
+    );
     Ok((sender, Streaming::new::<C>(inbound)))
 }
 

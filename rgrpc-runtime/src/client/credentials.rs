@@ -7,9 +7,6 @@
 //! secret ([`CallCredentials::requires_transport_security`]). A status from a credentials
 //! source with a code only a server should decide is turned into `INTERNAL` (gRFC A54).
 
-// Wired into the call path after the issue 8 restructure; until then only tests use it.
-#![allow(dead_code)]
-
 use std::fmt;
 use std::sync::Arc;
 
@@ -17,7 +14,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 
 use super::interceptor::{ClientCallHead, SecurityLevel};
-use crate::intercept::{BoxFuture, Intercepted};
+use crate::intercept::BoxFuture;
 use crate::metadata::{InvalidMetadata, MetadataMap};
 use crate::{Code, Status};
 
@@ -96,6 +93,12 @@ pub trait CallCredentials: Send + Sync + 'static {
     }
 }
 
+impl fmt::Debug for dyn CallCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallCredentials(..)")
+    }
+}
+
 /// What [`CallCredentials::apply`] answers.
 pub enum CredentialsAnswer {
     /// Done: what it adds was written into the metadata it was given.
@@ -146,18 +149,19 @@ pub(crate) fn restrict(status: Status) -> Status {
     }
 }
 
-/// A credentials source as a step of a call's chain: checks the transport, applies, merges
-/// what an asynchronous source fetched, restricts its errors.
-pub(crate) fn apply(
+/// Applies a credentials source to a call: checks the transport, applies, merges what an
+/// asynchronous source fetched (awaited in place: the source's own future is the only
+/// allocation), restricts its errors per A54.
+pub(crate) async fn apply(
     credentials: &Arc<dyn CallCredentials>,
     allow_insecure: bool,
     mut call: ClientCallHead,
-) -> Intercepted<ClientCallHead> {
+) -> Result<ClientCallHead, Status> {
     if call.security == SecurityLevel::Insecure
         && !allow_insecure
         && credentials.requires_transport_security()
     {
-        return Intercepted::reject(Status::unauthenticated(
+        return Err(Status::unauthenticated(
             "call credentials are not sent over plaintext TCP: use https:// (TLS) or a Unix \
              socket, or ChannelBuilder::allow_insecure_credentials(true)",
         ));
@@ -168,17 +172,15 @@ pub(crate) fn apply(
         security: call.security,
     };
     match credentials.apply(&context, &mut call.metadata) {
-        CredentialsAnswer::Ready(Ok(())) => Intercepted::proceed(call),
-        CredentialsAnswer::Ready(Err(status)) => Intercepted::reject(restrict(status)),
-        CredentialsAnswer::Pending(fetch) => Intercepted::pending(async move {
-            match fetch.await {
-                Ok(metadata) => {
-                    call.metadata.extend(metadata);
-                    Ok(call)
-                }
-                Err(status) => Err(restrict(status)),
+        CredentialsAnswer::Ready(Ok(())) => Ok(call),
+        CredentialsAnswer::Ready(Err(status)) => Err(restrict(status)),
+        CredentialsAnswer::Pending(fetch) => match fetch.await {
+            Ok(metadata) => {
+                call.metadata.extend(metadata);
+                Ok(call)
             }
-        }),
+            Err(status) => Err(restrict(status)),
+        },
     }
 }
 
@@ -381,10 +383,7 @@ mod tests {
         security: SecurityLevel,
     ) -> Result<ClientCallHead, Status> {
         let credentials: Arc<dyn CallCredentials> = Arc::new(credentials);
-        match apply(&credentials, allow_insecure, head(security)) {
-            Intercepted::Ready(result) => result,
-            Intercepted::Pending(future) => future.await,
-        }
+        apply(&credentials, allow_insecure, head(security)).await
     }
 
     #[tokio::test]

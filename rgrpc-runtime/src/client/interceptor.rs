@@ -1,9 +1,6 @@
 //! Client interceptors: see and change an outgoing call's head (method, metadata, deadline,
 //! extensions) before anything is sent, refuse it with a status, and observe how it ended.
 
-// Wired into the call path after the issue 8 restructure; until then only tests use it.
-#![allow(dead_code)]
-
 use std::sync::Arc;
 
 use http::uri::Authority;
@@ -138,6 +135,12 @@ pub trait ClientInterceptor: Send + Sync + 'static {
     }
 }
 
+impl std::fmt::Debug for dyn ClientInterceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientInterceptor(..)")
+    }
+}
+
 impl Step<ClientCallHead> for dyn ClientInterceptor {
     fn step(&self, head: ClientCallHead) -> Intercepted<ClientCallHead> {
         self.on_call(head)
@@ -145,6 +148,4 @@ impl Step<ClientCallHead> for dyn ClientInterceptor {
 }
 
 /// A channel's interceptors, shared by its clones.
-// Used by the call path once interceptors are wired in (after the issue 8 restructure).
-#[allow(dead_code)]
 pub(crate) type ClientChain = Arc<[Arc<dyn ClientInterceptor>]>;

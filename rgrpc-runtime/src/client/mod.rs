@@ -3,6 +3,7 @@
 mod call;
 mod channel;
 mod credentials;
+mod hooks;
 mod interceptor;
 pub(crate) mod response;
 mod sender;
@@ -15,5 +16,6 @@ pub use credentials::{
     BearerToken, CallCredentials, CompositeCredentials, CredentialsAnswer, CredentialsContext,
     StaticMetadata,
 };
+pub(crate) use hooks::{CallExtras, ClientWatch};
 pub use interceptor::{ClientCallHead, ClientInterceptor, SecurityLevel};
 pub use sender::RequestSender;

@@ -14,6 +14,7 @@ mod config;
 mod dispatch;
 mod guard;
 mod interceptor;
+mod outcome;
 mod respond;
 mod router;
 mod sender;

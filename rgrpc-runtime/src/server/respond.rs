@@ -5,6 +5,7 @@ use h2::server::SendResponse;
 
 use super::accepted::Compression;
 use super::guard::{deadline_status, panic_status, Outcome};
+use super::outcome;
 use crate::codec::{framing, Codec};
 use crate::metadata::names;
 use crate::wire::{self, response_head};
@@ -49,11 +50,13 @@ fn send_unary<C: Codec>(
     }
     let mut trailers = trailers.into_outgoing();
     wire::write_ok(&mut trailers);
+    outcome::note(Ok(()));
     let _ = stream.send_trailers(trailers);
 }
 
 /// A response that is only a HEADERS frame with END_STREAM, carrying the status
 /// (PROTOCOL-HTTP2, "Trailers-Only").
 pub(crate) fn send_trailers_only(respond: &mut SendResponse<Bytes>, status: &Status) {
+    outcome::note(Err(status));
     let _ = respond.send_response(wire::trailers_only(status), true);
 }
