@@ -201,9 +201,7 @@ mod tests {
     #[tokio::test]
     async fn runs_in_order_ready_and_pending_mixed() {
         let all_ready = chain(vec![Push("a", false), Push("b", false)]);
-        assert!(
-            matches!(run(&all_ready, vec![]), Chained::Done(Ok(ref v)) if v == &["a", "b"])
-        );
+        assert!(matches!(run(&all_ready, vec![]), Chained::Done(Ok(ref v)) if v == &["a", "b"]));
         let mixed = chain(vec![
             Push("a", false),
             Push("b", true),

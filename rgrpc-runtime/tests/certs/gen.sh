@@ -104,8 +104,13 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:wrong.example"
 
+# A self-signed leaf (CA:FALSE), as tools that make one-off server certificates do; a client
+# that trusts exactly this certificate accepts it.
 key selfsigned.key
 openssl req -x509 -new -key selfsigned.key -subj "/O=rgrpc/CN=localhost" -days $LONG \
+  -addext "basicConstraints=critical,CA:FALSE" \
+  -addext "keyUsage=critical,digitalSignature" \
+  -addext "extendedKeyUsage=serverAuth" \
   -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -out selfsigned.pem
 
 ca other-ca "/O=elsewhere/CN=untrusted CA"

@@ -161,6 +161,30 @@ impl HandshakeError {
     }
 }
 
+/// A TLS error that surfaced after the handshake (as the I/O error of a read on a client
+/// connection), explained; `None` for any other I/O error.
+pub(crate) fn explain_io(error: &io::Error) -> Option<String> {
+    if let Some(rustls) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return Some(explain(Side::Client, rustls));
+    }
+    // h2 keeps only the kind and the text of an I/O error (io::Error is not Clone), so the
+    // rustls error is recognised by its Display text ("received fatal alert: …").
+    let text = error.to_string();
+    let alert = text.split("received fatal alert: ").nth(1)?;
+    let hint = match alert.trim() {
+        "CertificateRequired" => "the server requires a client certificate and none was sent",
+        "UnknownCA" | "BadCertificate" | "CertificateUnknown" => {
+            "the server refused this end's certificate"
+        }
+        "CertificateExpired" => "the server refused this end's expired certificate",
+        _ => "the server aborted the TLS session",
+    };
+    Some(format!("{hint} ({text})"))
+}
+
 /// A rustls error, with what it usually means for a gRPC deployment.
 fn explain(side: Side, error: &rustls::Error) -> String {
     use rustls::{AlertDescription as Alert, Error as E};

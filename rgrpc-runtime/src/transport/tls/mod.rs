@@ -36,6 +36,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 pub use super::x509::CertificateIdentity;
 pub use client::ClientTlsConfig;
 pub(crate) use client::TlsConnector;
+pub(crate) use info::explain_io;
 pub use info::{HandshakeError, TlsInfo};
 pub use server::{ClientAuth, ServerTlsConfig, TlsAcceptor};
 
