@@ -1,6 +1,7 @@
 //! The Echo test service and helpers shared by the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod probe;
 pub mod tls;
 
 use std::net::SocketAddr;
