@@ -267,7 +267,10 @@ async fn client_interceptors_run_in_order_and_can_refuse_before_sending() {
 
 /// Records every outcome it is told of.
 #[derive(Clone, Default)]
-struct Outcomes(Arc<(Mutex<Vec<(String, Code, Duration)>>, tokio::sync::Notify)>);
+struct Outcomes(Arc<(Mutex<Vec<Seen>>, tokio::sync::Notify)>);
+
+/// Method, code, duration.
+type Seen = (String, Code, Duration);
 
 impl Outcomes {
     fn record(&self, outcome: &CallOutcome<'_>) {
@@ -280,7 +283,7 @@ impl Outcomes {
     }
 
     /// Waits (up to 10 s) until `n` outcomes are in.
-    async fn wait_for(&self, n: usize) -> Vec<(String, Code, Duration)> {
+    async fn wait_for(&self, n: usize) -> Vec<Seen> {
         let waited = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 let notified = self.0 .1.notified();
