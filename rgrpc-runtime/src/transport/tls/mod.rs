@@ -71,6 +71,13 @@ impl TlsError {
     }
 }
 
+impl TlsError {
+    /// An error with this message (for programs that check TLS settings of their own).
+    pub fn from_message(message: impl Into<String>) -> TlsError {
+        TlsError::new(message)
+    }
+}
+
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
