@@ -3,6 +3,7 @@
 
     interop_client.py --server_host=H --server_port=N --test_case=NAME [--use_tls=false]
                       [--use_test_ca=false] [--ca_file=F] [--server_host_override=NAME]
+                      [--access_token=TOKEN]
                       [--soak_iterations=10] [--soak_max_failures=0]
                       [--soak_per_iteration_max_acceptable_latency_ms=1000]
                       [--soak_overall_timeout_seconds=10] [--soak_min_time_ms_between_rpcs=0]
@@ -171,6 +172,10 @@ class Client(object):
         if self.opts.server_host_override:
             options.append(("grpc.ssl_target_name_override", self.opts.server_host_override))
         credentials = self.grpc.ssl_channel_credentials(root_certificates=roots)
+        if self.opts.access_token:
+            credentials = self.grpc.composite_channel_credentials(
+                credentials, self.grpc.access_token_call_credentials(self.opts.access_token)
+            )
         return self.grpc.secure_channel(self.target, credentials, options=options)
 
     def run(self, case):
@@ -701,6 +706,9 @@ def main():
     parser.add_argument("--server_host_override", default="", help="the name to verify (TLS)")
     common.add_bool_flag(parser, "use_test_ca", "trust gRPC's test CA (TLS)")
     parser.add_argument("--ca_file", default="", help="trust this CA file (TLS)")
+    parser.add_argument(
+        "--access_token", default="", help="send this bearer token with every call (TLS)"
+    )
     parser.add_argument("--soak_iterations", type=int, default=10)
     parser.add_argument("--soak_max_failures", type=int, default=0)
     parser.add_argument("--soak_per_iteration_max_acceptable_latency_ms", type=int, default=1000)

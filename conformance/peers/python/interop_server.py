@@ -5,7 +5,9 @@
                       [--host=127.0.0.1] [--lifetime=SECONDS]
 
 With --use_tls the server presents gRPC's standard test certificate (server1.pem, from
-conformance/testdata/) unless --tls_cert_file/--tls_key_file name others.
+conformance/testdata/) unless --tls_cert_file/--tls_key_file name others. With
+--require_bearer=TOKEN (an rgrpc addition, for per-call credentials tests) every call must
+carry `authorization: Bearer TOKEN`, else it fails UNAUTHENTICATED before its handler runs.
 
 Implements every server feature of grpc/grpc doc/interop-test-descriptions.md ("Server"):
 EmptyCall, UnaryCall (payload size and type, Echo Status, Echo Metadata, CompressedRequest,
@@ -229,12 +231,30 @@ def watch_stdin(stop):
     threading.Thread(target=run, daemon=True).start()
 
 
+def bearer_interceptor(grpc, token):
+    """Refuses calls without `authorization: Bearer <token>` (UNAUTHENTICATED)."""
+    expected = "Bearer " + token
+
+    def refuse(request, context):
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+
+    class Bearer(grpc.ServerInterceptor):
+        def intercept_service(self, continuation, handler_call_details):
+            metadata = dict(handler_call_details.invocation_metadata)
+            if metadata.get("authorization") == expected:
+                return continuation(handler_call_details)
+            return grpc.unary_unary_rpc_method_handler(refuse)
+
+    return Bearer()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
     common.add_bool_flag(parser, "use_tls", "serve TLS")
     parser.add_argument("--tls_cert_file", default=common.testdata("server1.pem"))
     parser.add_argument("--tls_key_file", default=common.testdata("server1.key"))
+    parser.add_argument("--require_bearer", default="", help="token every call must carry")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
         "--lifetime", type=float, default=600.0, help="seconds before the server stops itself"
@@ -245,8 +265,13 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="rgrpc-py-interop-") as stub_dir:
         pb = stubs.load_grpc_testing(stub_dir)
+        interceptors = []
+        if opts.require_bearer:
+            interceptors.append(bearer_interceptor(grpc, opts.require_bearer))
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=16), options=common.RAW_MESSAGE_OPTIONS
+            futures.ThreadPoolExecutor(max_workers=16),
+            options=common.RAW_MESSAGE_OPTIONS,
+            interceptors=interceptors,
         )
         server.add_generic_rpc_handlers((test_service_handler(grpc, pb, Servicer(grpc, pb)),))
         address = "%s:%d" % (opts.host, opts.port)
