@@ -7,11 +7,14 @@
 use std::process::ExitCode;
 
 use rgrpc_conformance::bench::alloc::CountingAlloc;
+use rgrpc_conformance::bench::creds;
 use rgrpc_conformance::bench::server::{self, count_call};
 use rgrpc_conformance::gen::bench::{Payload, StreamRequest};
 use rgrpc_conformance::gen::bench_rgrpc::{Bench, BenchServer};
 use rgrpc_examples::{Greeter, GreeterServer, HelloReply, HelloRequest, MyGreeter};
-use rgrpc_runtime::{Request, Response, ResponseSender, Server, Status, Streaming};
+use rgrpc_runtime::server::{ServerCallHead, ServerInterceptor};
+use rgrpc_runtime::tls::{Identity, ServerTlsConfig};
+use rgrpc_runtime::{Intercepted, Request, Response, ResponseSender, Server, Status, Streaming};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -78,15 +81,30 @@ impl Greeter for CountingGreeter {
     }
 }
 
+/// Lets every call through at once: what a ready interceptor costs.
+struct PassThrough;
+
+impl ServerInterceptor for PassThrough {
+    fn on_call(&self, call: ServerCallHead) -> Intercepted<ServerCallHead> {
+        Intercepted::proceed(call)
+    }
+}
+
 fn main() -> ExitCode {
     let args = server::args_or_exit();
     let served = server::runtime(args.threads).and_then(|runtime| {
         runtime.block_on(async {
-            let server = Server::builder()
+            let mut builder = Server::builder()
                 .add_service(BenchServer::new(BenchService))
-                .add_service(GreeterServer::new(CountingGreeter(MyGreeter)))
-                .bind(("127.0.0.1", args.port))
-                .await?;
+                .add_service(GreeterServer::new(CountingGreeter(MyGreeter)));
+            if args.tls {
+                let identity = Identity::from_pem(creds::SERVER_CERT, creds::SERVER_KEY)?;
+                builder = builder.tls(ServerTlsConfig::new(identity));
+            }
+            if args.interceptor {
+                builder = builder.interceptor(PassThrough);
+            }
+            let server = builder.bind(("127.0.0.1", args.port)).await?;
             server::started(&args, server.local_addr()?.port())?;
             server.serve_with_shutdown(server::shutdown_signal()).await
         })
