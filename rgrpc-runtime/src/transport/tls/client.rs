@@ -181,6 +181,7 @@ impl TlsConnector {
             None,
             session.protocol_version(),
             session.negotiated_cipher_suite(),
+            session.handshake_kind(),
         );
         if self.require_alpn && info.alpn.as_deref() != Some(H2) {
             return Err(HandshakeError::alpn(Side::Client, info.alpn.as_deref()));

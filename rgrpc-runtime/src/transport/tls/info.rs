@@ -18,6 +18,7 @@ pub struct TlsInfo {
     server_name: Option<String>,
     version: Option<rustls::ProtocolVersion>,
     cipher_suite: Option<rustls::SupportedCipherSuite>,
+    resumed: bool,
 }
 
 impl fmt::Debug for TlsInfo {
@@ -39,6 +40,7 @@ impl TlsInfo {
         server_name: Option<String>,
         version: Option<rustls::ProtocolVersion>,
         cipher_suite: Option<rustls::SupportedCipherSuite>,
+        kind: Option<rustls::HandshakeKind>,
     ) -> TlsInfo {
         let certificates = certificates.map(<[_]>::to_vec).unwrap_or_default();
         // Parsed once per connection, so authorization does no DER work per call.
@@ -52,7 +54,13 @@ impl TlsInfo {
             server_name,
             version,
             cipher_suite,
+            resumed: matches!(kind, Some(rustls::HandshakeKind::Resumed)),
         }
+    }
+
+    /// Whether the handshake resumed an earlier session (no certificate exchanged again).
+    pub fn is_resumed(&self) -> bool {
+        self.resumed
     }
 
     /// The peer's certificate chain as it sent it (leaf first); empty when it sent none

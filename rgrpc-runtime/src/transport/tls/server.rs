@@ -220,6 +220,7 @@ impl TlsAcceptor {
             session.server_name().map(str::to_owned),
             session.protocol_version(),
             session.negotiated_cipher_suite(),
+            session.handshake_kind(),
         );
         if require_alpn && info.alpn.as_deref() != Some(H2) {
             return Err(HandshakeError::alpn(Side::Server, info.alpn.as_deref()));

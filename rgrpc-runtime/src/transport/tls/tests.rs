@@ -393,3 +393,34 @@ fn configuration_errors_name_the_problem() {
     // SEC1 ("EC PRIVATE KEY") keys load as well as PKCS#8.
     identity("client2");
 }
+
+/// One connector per channel: a second connection resumes the first one's session, so the
+/// server's certificate is not verified again (what reconnects gain from sharing it).
+#[tokio::test]
+async fn a_connector_resumes_sessions() {
+    let acceptor = TlsAcceptor::new(ServerTlsConfig::new(identity("server"))).unwrap();
+    let connector = TlsConnector::new(&client_config()).unwrap();
+    let mut resumed = Vec::new();
+    for _ in 0..2 {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let name = connector.server_name("localhost").unwrap();
+        let server = async {
+            let (mut stream, _) = acceptor.accept(a).await.unwrap();
+            // TLS 1.3 tickets go out after the handshake: let the client read them.
+            stream.write_all(b"x").await.unwrap();
+            stream.flush().await.unwrap();
+            let mut byte = [0u8; 1];
+            let _ = stream.read(&mut byte).await;
+        };
+        let client = async {
+            let (mut stream, info) = connector.connect(name, b).await.unwrap();
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await.unwrap();
+            stream.shutdown().await.unwrap();
+            info.is_resumed()
+        };
+        let ((), was_resumed) = tokio::join!(server, client);
+        resumed.push(was_resumed);
+    }
+    assert_eq!(resumed, [false, true]);
+}
