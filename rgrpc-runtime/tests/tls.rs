@@ -246,6 +246,8 @@ async fn mtls_refusals_fail_unavailable_and_the_server_keeps_serving() {
         let server = TestServer::start_with(|b| b.tls(server_mtls())).await;
         // No client certificate. In TLS 1.3 the client's handshake completes before the
         // server checks; the refusal arrives with the first read, failing the first call.
+        // (About once in 300 runs the client's first write races the server's close and
+        // fails first: then the message names the likely cause instead of the alert.)
         let started = Instant::now();
         let refused = match channel(&server.https(), client_tls()).await {
             Err(err) => err.status().cloned().expect("status"),
@@ -254,7 +256,10 @@ async fn mtls_refusals_fail_unavailable_and_the_server_keeps_serving() {
         assert!(started.elapsed() < CONNECT_TIMEOUT);
         assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
         assert!(
-            refused.message().contains("requires a client certificate"),
+            refused.message().contains("requires a client certificate")
+                || refused
+                    .message()
+                    .contains("refuses the client's certificate"),
             "no client certificate: {:?}",
             refused.message()
         );

@@ -181,7 +181,21 @@ pub(crate) fn explain_io(error: &io::Error) -> Option<String> {
     // h2 keeps only the kind and the text of an I/O error (io::Error is not Clone), so the
     // rustls error is recognised by its Display text ("received fatal alert: …").
     let text = error.to_string();
-    let alert = text.split("received fatal alert: ").nth(1)?;
+    let Some(alert) = text.split("received fatal alert: ").nth(1) else {
+        // A TLS 1.3 server refusing a client certificate closes the connection right after
+        // the client's handshake completed; if the client's first write races the close,
+        // the write fails before the alert is read. Say what that usually means.
+        return matches!(
+            error.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        )
+        .then(|| {
+            format!(
+                "{text} (the server closed the connection; a TLS server does this when it \
+                 refuses the client's certificate)"
+            )
+        });
+    };
     let hint = match alert.trim() {
         "CertificateRequired" => "the server requires a client certificate and none was sent",
         "UnknownCA" | "BadCertificate" | "CertificateUnknown" => {
