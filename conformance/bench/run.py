@@ -13,7 +13,10 @@ Runs on loopback with every server pinned to one core and every load generator t
   4. memory and allocations: each server's peak RSS under the unary load and its RSS with
      1,000 idle HTTP/2 connections; heap allocations per unary call, server and client
      (rgrpc also with one interceptor installed that lets every call through);
-  5. TLS: unary at concurrency 64 and server streaming at 1 KiB, each stack against itself
+  5. observers: rgrpc's server and client with no observer, the no-op observer and the
+     OpenTelemetry adapter (RGRPC_BENCH_OBSERVER=none|noop|otel): throughput and
+     allocations per call;
+  6. TLS: unary at concurrency 64 and server streaming at 1 KiB, each stack against itself
      over plaintext and over TLS (rustls with ring on both; tonic built with `tls-ring`),
      with gRPC's test certificate.
 
@@ -74,8 +77,10 @@ def log(message):
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def note_command(argv):
+def note_command(argv, env=None):
     shown = " ".join(shlex.quote(str(a)) for a in argv)
+    if env:
+        shown = " ".join(f"{k}={v}" for k, v in env.items()) + " " + shown
     shown = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", shown)
     shown = shown.replace(str(ROOT) + "/", "")
     shown = re.sub(r"/tmp/[^ ]*/hello\.bin", "hello.bin", shown)
@@ -125,15 +130,16 @@ def build():
 class Server:
     """A bench server pinned to SERVER_CPU; reads its `PORT` and `STATS` lines."""
 
-    def __init__(self, name, binary, count_allocs=False, extra=()):
+    def __init__(self, name, binary, count_allocs=False, env=None, extra=()):
         self.name = name
         argv = [binary, "--port", "0"] + (["--count-allocs"] if count_allocs else [])
         argv += list(extra)
         self.scheme = "https" if "--tls" in extra else "http"
-        note_command(pinned(SERVER_CPU, argv))
+        note_command(pinned(SERVER_CPU, argv), env)
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(pinned(SERVER_CPU, argv), stdout=subprocess.PIPE,
-                                     stderr=self.stderr, text=True)
+                                     stderr=self.stderr, text=True,
+                                     env=dict(os.environ, **(env or {})))
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         first = self._line(10)
@@ -220,7 +226,7 @@ def h2load(addr, clients, streams, body_file, seconds=None, warmup=None):
     return float(rate.group(1)), ok
 
 
-def client(binary, addr, mode, concurrency, size, seconds=None, count_allocs=False,
+def client(binary, addr, mode, concurrency, size, seconds=None, count_allocs=False, env=None,
            scheme="http", extra=()):
     """Runs a bench client; returns its RESULT fields, or {'error': ...} if it failed."""
     seconds = SECONDS if seconds is None else seconds
@@ -229,8 +235,9 @@ def client(binary, addr, mode, concurrency, size, seconds=None, count_allocs=Fal
     if count_allocs:
         argv.append("--count-allocs")
     argv += list(extra)
-    note_command(pinned(LOAD_CPU, argv))
-    done = subprocess.run(pinned(LOAD_CPU, argv), capture_output=True, text=True)
+    note_command(pinned(LOAD_CPU, argv), env)
+    done = subprocess.run(pinned(LOAD_CPU, argv), capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})))
     result = None
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -413,11 +420,59 @@ def client_allocations(target, raw):
     return results
 
 
+OBSERVERS = ["none", "noop", "otel"]
+
+
+def observers(target, body_file, raw):
+    """Section 5: rgrpc's server and client with no observer, the no-op observer and the
+    OpenTelemetry adapter (RGRPC_BENCH_OBSERVER), alternating each round. Allocations are
+    counted in every run here, so the three are measured alike."""
+    servers = []
+    results = {}
+    try:
+        for choice in OBSERVERS:
+            servers.append(Server(f"rgrpc/{choice}", OURS_BIN / "bench-server",
+                                  count_allocs=True, env={"RGRPC_BENCH_OBSERVER": choice}))
+            results[("server", choice)] = {"rps": [], "allocs": []}
+            results[("client", choice)] = {"rps": [], "allocs": []}
+        for r in range(ROUNDS):
+            order = servers[r % len(servers):] + servers[:r % len(servers)]
+            for server in order:
+                choice = server.name.split("/")[1]
+                before = server.stats()
+                rps, _ = h2load(server.addr, 8, 32, body_file)
+                after = server.stats()
+                calls = after["calls"] - before["calls"]
+                allocs = (after["allocations"] - before["allocations"]) / calls
+                cell = results[("server", choice)]
+                cell["rps"].append(rps)
+                cell["allocs"].append(allocs)
+                raw.append(f"5 | round {r + 1} | server observer={choice} | {rps:,.0f} req/s | "
+                           f"{allocs:.2f} allocs/call")
+                log(f"server observer={choice}: {rps:,.0f} req/s, {allocs:.2f} allocs/call")
+            for choice in OBSERVERS[r % 3:] + OBSERVERS[:r % 3]:
+                res = client(OURS_BIN / "bench-client", target.addr, "unary", 64, UNARY_SIZE,
+                             count_allocs=True, env={"RGRPC_BENCH_OBSERVER": choice})
+                cell = results[("client", choice)]
+                if "error" in res:
+                    cell["error"] = res["error"]
+                    continue
+                cell["rps"].append(res["calls_per_sec"])
+                cell["allocs"].append(res.get("allocs_per_call"))
+                raw.append(f"5 | round {r + 1} | client observer={choice} | "
+                           + describe(res, "call"))
+                log(f"client observer={choice}: {res['calls_per_sec']:,.0f} calls/s")
+    finally:
+        for server in servers:
+            server.stop()
+    return results
+
+
 TLS_LOADS = [("unary", 64, UNARY_SIZE, "call"), ("server-stream", STREAMS, 1024, "msg")]
 
 
 def tls_section(servers, raw):
-    """Section 5: each stack against itself over plaintext and TLS, alternating."""
+    """Section 6: each stack against itself over plaintext and TLS, alternating."""
     runs = [("rgrpc", "plaintext", OURS_BIN / "bench-client", servers["rgrpc"]),
             ("rgrpc", "TLS", OURS_BIN / "bench-client", servers["rgrpc TLS"]),
             ("tonic", "plaintext", TONIC_BIN / "tonic-bench-client", servers["tonic"]),
@@ -430,7 +485,7 @@ def tls_section(servers, raw):
             for stack, transport, binary, server in order:
                 res = client(binary, server.addr, mode, concurrency, size, scheme=server.scheme)
                 results[(mode, stack, transport)].append(res)
-                raw.append(f"5 | round {r + 1} | {mode} c={concurrency} {size} B | {stack} "
+                raw.append(f"6 | round {r + 1} | {mode} c={concurrency} {size} B | {stack} "
                            f"{transport} | " + describe(res, op))
                 log(f"{stack} {transport} {mode}: {describe(res, op)}")
     return results
@@ -494,7 +549,7 @@ def failure(runs):
     return None
 
 
-def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, raw):
+def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, s6, raw):
     out = []
     add = out.append
     add("# Benchmarks: rgrpc, tonic and the raw-h2 ceiling\n")
@@ -637,7 +692,32 @@ def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, raw):
         header += [f"allocs/call at c={c}", f"bytes/call at c={c}"]
     add(table(header, rows) + "\n")
 
-    add("## 5. TLS\n")
+    add("## 5. Observers\n")
+    add(f"rgrpc's server and client with no observer (`RGRPC_BENCH_OBSERVER=none`, the "
+        f"default everywhere above), the no-op observer (`noop`: the hook itself), and "
+        f"`rgrpc-otel`'s gRFC A66 and semantic-convention metrics on an OpenTelemetry SDK "
+        f"meter provider (`otel`; aggregated, exported hourly, so never during the run). "
+        f"Server: `h2load -c 8 -m 32`, {ROUNDS} rounds alternating the three servers; client: "
+        f"`bench-client --mode unary --concurrency 64` against rgrpc's server (no observer). "
+        f"Allocations are counted in every run of this section, all three alike, so its "
+        f"req/s are a little under section 1's. Medians of {ROUNDS} rounds.\n")
+    rows = []
+    base = {side: median(s5[(side, "none")]["rps"]) for side in ("server", "client")}
+    for side in ("server", "client"):
+        for choice in OBSERVERS:
+            cell = s5[(side, choice)]
+            if cell.get("error"):
+                rows.append([side, choice, "failed", "", "", ""])
+                continue
+            rps = median(cell["rps"])
+            rows.append([side, choice, fmt_int(rps),
+                         fmt(rps / base[side], 2) if base[side] else "",
+                         fmt(median(cell["allocs"]), 2),
+                         fmt(cell["allocs"][0], 2) if cell["allocs"] else ""])
+    add(table(["side", "observer", "calls/s", "vs none", "allocations per call (median)",
+               "allocations per call (round 1)"], rows) + "\n")
+
+    add("## 6. TLS\n")
     add("Each stack against itself (rgrpc client → rgrpc server, tonic client → tonic "
         "server) over plaintext and over TLS: rustls 0.23 with the ring provider on both "
         "(tonic built with its `tls-ring` feature), gRPC's test certificate "
@@ -652,7 +732,7 @@ def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, raw):
         row = [f"{mode} c={concurrency}, {size:,} B"]
         for stack in ("rgrpc", "tonic"):
             for transport in ("plaintext", "TLS"):
-                runs = s5[(mode, stack, transport)]
+                runs = s6[(mode, stack, transport)]
                 err = failure(runs)
                 cells[(stack, transport)] = None if err else pick(runs, key)
                 row.append(f"failed: {err}" if err else
@@ -702,10 +782,12 @@ def main():
         s3 = streaming(ours, theirs, raw)
         log("4b. client allocations")
         s4_clients = client_allocations(ours, raw)
+        log("5. observers")
+        s5 = observers(ours, body_file, raw)
     finally:
         for server in servers:
             server.stop()
-    log("5. TLS")
+    log("6. TLS")
     tls_servers = {}
     try:
         tls_servers["rgrpc TLS"] = Server("rgrpc TLS", OURS_BIN / "bench-server", extra=["--tls"])
@@ -713,7 +795,7 @@ def main():
                                           extra=["--tls"])
         tls_servers["rgrpc"] = Server("rgrpc", OURS_BIN / "bench-server")
         tls_servers["tonic"] = Server("tonic", TONIC_BIN / "tonic-bench-server")
-        s5 = tls_section(tls_servers, raw)
+        s6 = tls_section(tls_servers, raw)
     finally:
         for server in tls_servers.values():
             server.stop()
@@ -722,7 +804,8 @@ def main():
                                     ["--interceptor"])], body_file, raw)
     finished = datetime.datetime.now(datetime.timezone.utc)
     loads = (load_start, open("/proc/loadavg").read().split()[0])
-    OUT.write_text(report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, raw))
+    OUT.write_text(report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, s6,
+                          raw))
     shutil.rmtree(workdir, ignore_errors=True)
     log(f"wrote {OUT}")
 

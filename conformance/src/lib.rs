@@ -2,5 +2,6 @@
 //! (`grpc.testing`), and the benchmark server and client (`bench`).
 
 pub mod bench;
+pub mod bench_observer;
 pub mod gen;
 pub mod interop;

@@ -14,6 +14,9 @@ pub struct Options {
     pub mod_rs: bool,
     /// The path generated code uses for the runtime crate.
     pub runtime_crate: String,
+    /// Embed each file's serialized descriptors (and its imports') for server reflection
+    /// (`descriptors=false` to leave them out).
+    pub descriptors: bool,
     /// rust-protobuf codegen options passed through (`tokio_bytes`, `generate_accessors`, …).
     pub protobuf: Vec<(String, String)>,
 }
@@ -26,6 +29,7 @@ impl Default for Options {
             server: true,
             mod_rs: true,
             runtime_crate: "::rgrpc_runtime".to_owned(),
+            descriptors: true,
             protobuf: Vec::new(),
         }
     }
@@ -58,6 +62,7 @@ impl Options {
                 "client" => options.client = parse_bool(key, value)?,
                 "server" => options.server = parse_bool(key, value)?,
                 "mod_rs" => options.mod_rs = parse_bool(key, value)?,
+                "descriptors" => options.descriptors = parse_bool(key, value)?,
                 "runtime_crate" => {
                     let valid = !value.is_empty() && syn::parse_str::<syn::Path>(value).is_ok();
                     if !valid {
@@ -72,7 +77,7 @@ impl Options {
                 _ => {
                     return Err(format!(
                         "unknown option {key:?}; known: messages, client, server, mod_rs, \
-                         runtime_crate, {}",
+                         runtime_crate, descriptors, {}",
                         PROTOBUF_OPTIONS.join(", ")
                     ))
                 }
@@ -101,10 +106,11 @@ mod tests {
 
     #[test]
     fn parses_known_options() {
-        let o =
-            Options::parse("messages=false, server=false,runtime_crate=crate::rt,tokio_bytes=true")
-                .unwrap();
-        assert!(!o.messages && !o.server && o.client);
+        let o = Options::parse(
+            "messages=false, server=false,runtime_crate=crate::rt,tokio_bytes=true,descriptors=false",
+        )
+        .unwrap();
+        assert!(!o.messages && !o.server && o.client && !o.descriptors);
         assert_eq!(o.runtime_crate, "crate::rt");
         assert_eq!(o.protobuf, vec![("tokio_bytes".into(), "true".into())]);
         assert_eq!(Options::parse("").unwrap(), Options::default());

@@ -45,7 +45,13 @@ pub fn generate(
         out.extend(client(service, &full_name, &service_docs, &methods));
     }
     if options.server {
-        out.extend(server(service, &full_name, &service_docs, &methods));
+        out.extend(server(
+            service,
+            &full_name,
+            &service_docs,
+            &methods,
+            options.descriptors,
+        ));
     }
     Ok(out)
 }
@@ -291,8 +297,24 @@ fn server(
     full_name: &str,
     service_docs: &TokenStream,
     methods: &[Method],
+    descriptors: bool,
 ) -> TokenStream {
     let trait_name = ident(service.name());
+    let method_names: Vec<&str> = methods.iter().map(|m| m.proto.name()).collect();
+    let has_method = if method_names.is_empty() {
+        quote!(false)
+    } else {
+        quote!(matches!(method, #(#method_names)|*))
+    };
+    // The file's embedded descriptors (`descriptors.rs`), for server reflection.
+    let file_descriptors = descriptors.then(|| {
+        let name = format_ident!("{}", crate::descriptors::CONST_NAME);
+        quote! {
+            fn file_descriptors(&self) -> &'static [&'static [u8]] {
+                #name
+            }
+        }
+    });
     let bare = trait_name.to_string().trim_start_matches("r#").to_owned();
     let server = format_ident!("{}Server", bare);
     let trait_summary =
@@ -424,6 +446,12 @@ fn server(
                     _ => call.unimplemented(#full_name, method),
                 }
             }
+
+            fn has_method(&self, method: &str) -> bool {
+                #has_method
+            }
+
+            #file_descriptors
         }
     }
 }

@@ -370,3 +370,60 @@ pub struct StreamsClient {";
     // Methods without a comment get none, and the other service is untouched.
     assert!(!code.contains("/// A client for `golden.nested.v1.Admin`.\n///\n"));
 }
+
+/// Every generated service file embeds its descriptors (file first, imports after) unless
+/// `descriptors=false`; the embedded bytes decode to the files protoc described.
+#[test]
+fn descriptors_are_embedded_unless_turned_off() {
+    use protobuf::Message;
+    let files = descriptors();
+    let on = generate_ok(&request(files.clone(), "messages=false"));
+    let off = generate_ok(&request(files, "messages=false,descriptors=false"));
+    let services: Vec<&String> = on.keys().filter(|n| n.ends_with("_rgrpc.rs")).collect();
+    assert!(!services.is_empty());
+    for name in services {
+        let (with, without) = (&on[name], &off[name]);
+        assert!(
+            with.contains("pub const FILE_DESCRIPTORS: &[&[u8]]"),
+            "{name}"
+        );
+        assert!(with.contains("fn file_descriptors(&self)"), "{name}");
+        assert!(!without.contains("FILE_DESCRIPTORS"), "{name}");
+        assert!(!without.contains("fn file_descriptors"), "{name}");
+        assert!(without.contains("fn has_method"), "{name}");
+    }
+    // Decode one embedded literal the way rustc reads it, and parse it.
+    let text = &on["streaming_rgrpc.rs"];
+    let constant = text
+        .find("pub const FILE_DESCRIPTORS")
+        .expect("a FILE_DESCRIPTORS constant");
+    let start = constant + text[constant..].find("b\"").expect("a byte string") + 2;
+    let body = &text[start..start + text[start..].find('"').unwrap()];
+    let mut bytes = Vec::new();
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            bytes.push(c as u8);
+            continue;
+        }
+        match chars.next().unwrap() {
+            '\n' => {
+                while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                    chars.next();
+                }
+            }
+            'x' => {
+                let hex: String = [chars.next().unwrap(), chars.next().unwrap()]
+                    .iter()
+                    .collect();
+                bytes.push(u8::from_str_radix(&hex, 16).unwrap());
+            }
+            other => panic!("unexpected escape \\{other}"),
+        }
+    }
+    let file = FileDescriptorProto::parse_from_bytes(&bytes).expect("a FileDescriptorProto");
+    assert!(file.name().ends_with("streaming.proto"), "{}", file.name());
+    assert_eq!(file.service.len(), 2);
+    // (The pure parser gives no source info; that comments are kept is checked in
+    // rgrpc-runtime/tests/reflection.rs on protoc's output.)
+}

@@ -21,9 +21,14 @@ pub mod codec;
 pub mod codegen;
 pub mod defaults;
 mod error;
+#[cfg(feature = "health")]
+pub mod health;
 mod intercept;
 pub mod metadata;
 mod method;
+pub mod observe;
+#[cfg(feature = "reflection")]
+pub mod reflection;
 mod request;
 mod response;
 pub mod server;

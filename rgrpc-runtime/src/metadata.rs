@@ -83,13 +83,11 @@ impl MetadataMap {
     }
 
     /// The headers underneath, protocol headers included (authorization matches them).
-    #[allow(dead_code)] // until the authz interceptor is wired in
     pub(crate) fn headers(&self) -> &HeaderMap {
         &self.headers
     }
 
-    /// Gives the headers back, protocol headers included.
-    #[allow(dead_code)] // until server interceptors are wired in
+    /// Gives back the headers it wraps, untouched.
     pub(crate) fn into_headers(self) -> HeaderMap {
         self.headers
     }

@@ -16,6 +16,7 @@ use crate::codec::compression::{self, CompressionEncoding};
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
 use crate::metadata::MetadataMap;
+use crate::observe::{EndGuard, Observed};
 use crate::Status;
 
 /// A stream of incoming messages.
@@ -126,13 +127,21 @@ pub(crate) struct Inbound {
     max_len: usize,
     encoding: Encoding,
     last_compressed: bool,
+    /// Hears about each message received, if the call is observed.
+    observed: Option<Observed>,
+    /// Client: the call ends when this stream does (or is dropped).
+    end: EndGuard,
 }
 
 impl Inbound {
+    /// `end` is the call's end, when this stream's end is the call's (not for unary calls,
+    /// whose caller reports it); `observed` hears each message.
     pub(crate) fn client(
         response: h2::client::ResponseFuture,
         max_len: usize,
         deadline: Option<Instant>,
+        observed: Option<Observed>,
+        end: EndGuard,
         watch: Option<ClientWatch>,
     ) -> Inbound {
         Inbound {
@@ -142,6 +151,8 @@ impl Inbound {
             max_len,
             encoding: Ok(None),
             last_compressed: false,
+            observed,
+            end,
         }
     }
 
@@ -150,6 +161,7 @@ impl Inbound {
         body: RecvStream,
         max_len: usize,
         encoding: Option<CompressionEncoding>,
+        observed: Option<Observed>,
     ) -> Inbound {
         Inbound {
             state: State::Body(body),
@@ -158,6 +170,8 @@ impl Inbound {
             max_len,
             encoding: Ok(encoding),
             last_compressed: false,
+            observed,
+            end: EndGuard::default(),
         }
     }
 
@@ -216,10 +230,23 @@ impl Inbound {
     }
 
     /// The next raw message (decompression happens here once compression is negotiated).
+    /// On the client, the stream's end is the call's, reported to its observer.
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<Bytes>, Status>> {
+        let polled = self.poll_message(cx);
+        if self.end.observed().is_some() {
+            match &polled {
+                Poll::Ready(Ok(None)) => self.end.end(None),
+                Poll::Ready(Err(status)) => self.end.end(Some(status)),
+                _ => {}
+            }
+        }
+        polled
+    }
+
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Status>> {
         loop {
             match &self.state {
                 State::Failed(_) => return Poll::Ready(Ok(None)),
@@ -237,6 +264,10 @@ impl Inbound {
             match self.decoder.next_message() {
                 Ok(Some(raw)) => {
                     self.last_compressed = raw.compressed;
+                    if let Some(observed) = &self.observed {
+                        let encoding = self.encoding.as_ref().ok().copied().flatten();
+                        observed.received(raw.data.len(), encoding.filter(|_| raw.compressed));
+                    }
                     let opened = open_message(raw, &self.encoding, self.max_len);
                     if let Err(status) = &opened {
                         self.fail(status);

@@ -4,6 +4,7 @@
 //! `bench-client --addr http://127.0.0.1:N --mode unary|server-stream|client-stream|bidi
 //! --concurrency C --duration S --size B [--connections K] [--threads T] [--warmup S]
 //! [--stream-count N] [--count-allocs]`. `tonic-bench-client` is the same program on tonic.
+//! `RGRPC_BENCH_OBSERVER=none|noop|otel` picks the channel's observer (default none).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -11,6 +12,7 @@ use std::time::Instant;
 use rgrpc_conformance::bench::alloc::CountingAlloc;
 use rgrpc_conformance::bench::creds;
 use rgrpc_conformance::bench::load::{self, BenchConn, Meter};
+use rgrpc_conformance::bench_observer::Choice;
 use rgrpc_conformance::gen::bench::{Payload, StreamRequest};
 use rgrpc_conformance::gen::bench_rgrpc::BenchClient;
 use rgrpc_runtime::client::{ClientCallHead, ClientInterceptor};
@@ -121,8 +123,15 @@ impl ClientInterceptor for PassThrough {
 }
 
 fn main() -> ExitCode {
+    let observer = match Choice::from_env() {
+        Ok(observer) => observer,
+        Err(e) => {
+            eprintln!("bench-client: {e}");
+            return ExitCode::from(2);
+        }
+    };
     load::main("rgrpc", |args| async move {
-        let mut builder = Channel::builder(&args.addr);
+        let mut builder = observer.channel(Channel::builder(&args.addr));
         if args.addr.starts_with("https://") {
             let roots = TrustRoots::from_pem(creds::CA).map_err(|e| e.to_string())?;
             let tls = ClientTlsConfig::new()

@@ -2,19 +2,25 @@
 //!
 //! `bench-server --port N [--threads T] [--count-allocs]`; prints `PORT n` first, a `STATS`
 //! line on SIGUSR1, and exits on SIGINT/SIGTERM. `tonic-bench-server` is the same program on
-//! tonic.
+//! tonic. `RGRPC_BENCH_OBSERVER=none|noop|otel` picks the server's observer (default none);
+//! `RGRPC_BENCH_STANDARD_SERVICES=1` adds health and reflection (default off).
 
 use std::process::ExitCode;
 
 use rgrpc_conformance::bench::alloc::CountingAlloc;
 use rgrpc_conformance::bench::creds;
 use rgrpc_conformance::bench::server::{self, count_call};
+use rgrpc_conformance::bench_observer::Choice;
 use rgrpc_conformance::gen::bench::{Payload, StreamRequest};
 use rgrpc_conformance::gen::bench_rgrpc::{Bench, BenchServer};
 use rgrpc_examples::{Greeter, GreeterServer, HelloReply, HelloRequest, MyGreeter};
 use rgrpc_runtime::server::{ServerCallHead, ServerInterceptor};
 use rgrpc_runtime::tls::{Identity, ServerTlsConfig};
 use rgrpc_runtime::{Intercepted, Request, Response, ResponseSender, Server, Status, Streaming};
+
+/// `RGRPC_BENCH_STANDARD_SERVICES=1` also serves health and reflection (off by default, so
+/// the benchmark serves what tonic's server does).
+const STANDARD_SERVICES: &str = "RGRPC_BENCH_STANDARD_SERVICES";
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -92,11 +98,23 @@ impl ServerInterceptor for PassThrough {
 
 fn main() -> ExitCode {
     let args = server::args_or_exit();
+    let observer = match Choice::from_env() {
+        Ok(observer) => observer,
+        Err(e) => {
+            eprintln!("bench-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let standard = std::env::var_os(STANDARD_SERVICES).is_some_and(|v| v == "1");
     let served = server::runtime(args.threads).and_then(|runtime| {
         runtime.block_on(async {
             let mut builder = Server::builder()
                 .add_service(BenchServer::new(BenchService))
                 .add_service(GreeterServer::new(CountingGreeter(MyGreeter)));
+            if standard {
+                let (_health, service) = rgrpc_runtime::health::service();
+                builder = builder.add_service(service).add_reflection();
+            }
             if args.tls {
                 let identity = Identity::from_pem(creds::SERVER_CERT, creds::SERVER_KEY)?;
                 builder = builder.tls(ServerTlsConfig::new(identity));
@@ -104,7 +122,10 @@ fn main() -> ExitCode {
             if args.interceptor {
                 builder = builder.interceptor(PassThrough);
             }
-            let server = builder.bind(("127.0.0.1", args.port)).await?;
+            let server = observer
+                .server(builder)
+                .bind(("127.0.0.1", args.port))
+                .await?;
             server::started(&args, server.local_addr()?.port())?;
             server.serve_with_shutdown(server::shutdown_signal()).await
         })

@@ -1,6 +1,7 @@
 //! `interop-server --port=N [--use_tls=false [--tls_cert_file=F --tls_key_file=F]]
 //! [--host=ADDR]`: the gRPC interop test server
-//! (`grpc.testing.TestService`, see `rgrpc_conformance::interop::server`).
+//! (`grpc.testing.TestService`, see `rgrpc_conformance::interop::server`), with
+//! `grpc.health.v1.Health` and server reflection beside it.
 //!
 //! Flags are the spec's, as `--name=value` or `--name value`; `--host` (default `0.0.0.0`)
 //! is an rgrpc addition so runners can stay on loopback. `--port=0` (the default) picks a
@@ -39,7 +40,10 @@ async fn main() -> ExitCode {
     };
     let host = flags.get("host").unwrap_or("0.0.0.0");
 
-    let mut builder = server::register(Server::builder()).shutdown_grace(Duration::from_secs(1));
+    // Health and reflection beside TestService, as operators' tools (grpcurl, buf curl,
+    // probes) expect; a graceful stop reports NOT_SERVING first.
+    let (_health, builder) = server::register_with_standard_services(Server::builder());
+    let mut builder = builder.shutdown_grace(Duration::from_secs(1));
     if use_tls {
         let (cert, key) = (flags.get("tls_cert_file"), flags.get("tls_key_file"));
         if cert.is_some() != key.is_some() {

@@ -41,6 +41,18 @@ pub fn register(builder: ServerBuilder) -> ServerBuilder {
     builder.add_service(service())
 }
 
+/// Registers the interop service with the standard services operators' tools expect beside
+/// it: `grpc.health.v1.Health` (the server and `grpc.testing.TestService` `SERVING`) and
+/// server reflection v1 and v1alpha for everything registered. Returns the health handle.
+pub fn register_with_standard_services(
+    builder: ServerBuilder,
+) -> (rgrpc_runtime::health::HealthReporter, ServerBuilder) {
+    let (reporter, health) = rgrpc_runtime::health::service();
+    reporter.set_serving(TestServiceServer::<InteropService>::SERVICE_NAME);
+    let builder = register(builder).add_service(health).add_reflection();
+    (reporter, builder)
+}
+
 impl TestService for InteropService {
     async fn empty_call(&self, request: Request<Empty>) -> Result<Response<Empty>, Status> {
         let echo = Echo::from_request(request.metadata())?;

@@ -11,6 +11,7 @@ use super::hooks::{CallExtras, ClientWatch};
 use super::{Channel, RequestSender};
 use crate::codec::{framing, Codec, MethodCodec};
 use crate::method::Method;
+use crate::observe::{EndGuard, Observed};
 use crate::request::Parts;
 use crate::streaming::{Inbound, Streaming};
 use crate::{Request, Response, Status};
@@ -30,6 +31,9 @@ async fn with_deadline<T>(
 }
 
 /// Sends a one-message request and returns the pending response.
+// The request's parts as `Request::into_parts` hands them over; bundling them again would
+// only move the same fields into another struct.
+#[allow(clippy::too_many_arguments)]
 async fn send_single<C: Codec>(
     channel: &Channel,
     path: &'static str,
@@ -37,10 +41,14 @@ async fn send_single<C: Codec>(
     metadata: crate::MetadataMap,
     deadline: Option<Instant>,
     encoding: Option<crate::CompressionEncoding>,
+    observed: Option<&Observed>,
     extras: CallExtras,
 ) -> Result<(h2::client::ResponseFuture, Option<ClientWatch>), Status> {
     let frame = framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding)?;
     drop(message);
+    if let Some(observed) = observed {
+        observed.sent(frame.len(), encoding);
+    }
     let Started {
         response,
         mut send,
@@ -65,20 +73,32 @@ pub async fn unary<C: MethodCodec>(
     let path = method.path();
     let Parts {
         message,
-        metadata,
+        mut metadata,
         deadline,
         compression,
         extras,
     } = request.into_parts();
     let encoding = channel.encoding(compression);
-    with_deadline(deadline, async {
-        let (response, watch) =
-            send_single::<C::Client>(channel, path, message, metadata, deadline, encoding, extras)
-                .await?;
-        let inbound = Inbound::client(response, channel.max_receive_message_size(), None, watch);
+    let mut end = channel.observe(path, &mut metadata, deadline);
+    let observed = end.observed();
+    let result = with_deadline(deadline, async {
+        let (response, watch) = send_single::<C::Client>(
+            channel, path, message, metadata, deadline, encoding, observed, extras,
+        )
+        .await?;
+        let inbound = Inbound::client(
+            response,
+            channel.max_receive_message_size(),
+            None,
+            observed.cloned(),
+            EndGuard::default(),
+            watch,
+        );
         single_response(Streaming::new::<C::Client>(inbound)).await
     })
-    .await
+    .await;
+    end.end(result.as_ref().err());
+    result
 }
 
 /// A server-streaming call: one request, a stream of responses.
@@ -90,21 +110,41 @@ pub async fn server_streaming<C: MethodCodec>(
     let path = method.path();
     let Parts {
         message,
-        metadata,
+        mut metadata,
         deadline,
         compression,
         extras,
     } = request.into_parts();
     let encoding = channel.encoding(compression);
-    let (response, watch) = with_deadline(
+    let mut end = channel.observe(path, &mut metadata, deadline);
+    let sent = with_deadline(
         deadline,
-        send_single::<C::Client>(channel, path, message, metadata, deadline, encoding, extras),
+        send_single::<C::Client>(
+            channel,
+            path,
+            message,
+            metadata,
+            deadline,
+            encoding,
+            end.observed(),
+            extras,
+        ),
     )
-    .await?;
+    .await;
+    let (response, watch) = match sent {
+        Ok(response) => response,
+        Err(status) => {
+            end.end(Some(&status));
+            return Err(status);
+        }
+    };
+    let observed = end.observed().cloned();
     let inbound = Inbound::client(
         response,
         channel.max_receive_message_size(),
         deadline,
+        observed,
+        end,
         watch,
     );
     Ok(Streaming::new::<C::Client>(inbound))
@@ -139,33 +179,45 @@ async fn open<C: Codec>(
     close_on_drop: bool,
 ) -> Result<(RequestSender<C::Encode>, Streaming<C::Decode>), Status> {
     let Parts {
-        metadata,
+        mut metadata,
         deadline,
         compression,
         extras,
         ..
     } = request.into_parts();
     let encoding = channel.encoding(compression);
+    let mut end = channel.observe(path, &mut metadata, deadline);
+    let started = with_deadline(
+        deadline,
+        channel.start(path, metadata, deadline, encoding, extras),
+    )
+    .await;
     let Started {
         response,
         send,
         watch,
-    } = with_deadline(
-        deadline,
-        channel.start(path, metadata, deadline, encoding, extras),
-    )
-    .await?;
+    } = match started {
+        Ok(started) => started,
+        Err(status) => {
+            end.end(Some(&status));
+            return Err(status);
+        }
+    };
+    let observed = end.observed().cloned();
     let sender = RequestSender::new(
         send,
         |item, buf, encoding| framing::encode_into(&C::default(), item, buf, encoding),
         encoding,
         deadline,
         close_on_drop,
+        observed.clone(),
     );
     let inbound = Inbound::client(
         response,
         channel.max_receive_message_size(),
         deadline,
+        observed,
+        end,
         watch,
     );
     Ok((sender, Streaming::new::<C>(inbound)))

@@ -17,6 +17,7 @@ use super::CallCredentials;
 use crate::codec::CompressionEncoding;
 use crate::defaults;
 use crate::metadata::MetadataMap;
+use crate::observe::{self, EndGuard, Observer};
 use crate::transport::client::{self as transport, Endpoint};
 use crate::transport::Dialer;
 use crate::wire;
@@ -46,6 +47,7 @@ struct Inner {
     settings: transport::Settings,
     max_receive_message_size: usize,
     send_compressed: Option<CompressionEncoding>,
+    observer: Option<Arc<dyn Observer>>,
     user_agent: HeaderValue,
     /// The live connection and its generation; the lock is held only to clone or replace it.
     conn: Mutex<Option<(u64, SendRequest<Bytes>)>>,
@@ -65,6 +67,7 @@ pub struct ChannelBuilder {
     hooks: ChannelHooks,
     #[cfg(feature = "_tls")]
     tls: Option<crate::tls::ClientTlsConfig>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl ChannelBuilder {
@@ -140,6 +143,13 @@ impl ChannelBuilder {
         self
     }
 
+    /// Observes every call made through the channel ([`crate::observe`]): metrics, tracing,
+    /// trace-context propagation. With none (the default) a call pays one branch.
+    pub fn observer(mut self, observer: impl Observer) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
     /// Connects now. Fails if the target is invalid or the server cannot be reached
     /// ([`Error::is_connect`], with the `UNAVAILABLE` status).
     pub async fn connect(self) -> Result<Channel, Error> {
@@ -176,6 +186,7 @@ impl ChannelBuilder {
                 settings: self.settings,
                 max_receive_message_size: self.max_receive_message_size,
                 send_compressed: self.send_compressed,
+                observer: self.observer,
                 user_agent: HeaderValue::from_static(concat!(
                     "grpc-rust-rgrpc/",
                     env!("CARGO_PKG_VERSION")
@@ -275,6 +286,7 @@ impl Channel {
             hooks: ChannelHooks::default(),
             #[cfg(feature = "_tls")]
             tls: None,
+            observer: None,
         }
     }
 
@@ -288,6 +300,30 @@ impl Channel {
         call: Option<Option<CompressionEncoding>>,
     ) -> Option<CompressionEncoding> {
         call.unwrap_or(self.inner.send_compressed)
+    }
+
+    /// Starts observing a call to `path`, if the channel has an observer: its end is
+    /// reported through the guard (on drop, as cancelled). The observer may add to
+    /// `metadata` (trace context).
+    pub(crate) fn observe(
+        &self,
+        path: &str,
+        metadata: &mut MetadataMap,
+        deadline: Option<Instant>,
+    ) -> EndGuard {
+        match &self.inner.observer {
+            None => EndGuard::default(),
+            Some(observer) => EndGuard::new(
+                observe::client_call(
+                    &**observer,
+                    path,
+                    &self.inner.target.name,
+                    metadata,
+                    deadline,
+                ),
+                deadline,
+            ),
+        }
     }
 
     /// Opens a stream for `path` and sends the request headers, after the channel's

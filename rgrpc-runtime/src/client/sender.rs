@@ -10,6 +10,7 @@ use h2::SendStream;
 use tokio::time::Instant;
 
 use crate::codec::CompressionEncoding;
+use crate::observe::Observed;
 use crate::transport::outbox::Outbox;
 use crate::Status;
 
@@ -45,6 +46,8 @@ pub struct RequestSender<T> {
     closed: bool,
     close_on_drop: bool,
     pump_started: bool,
+    /// Hears about each message sent, if the call is observed.
+    observed: Option<Observed>,
 }
 
 impl<T> RequestSender<T> {
@@ -54,6 +57,7 @@ impl<T> RequestSender<T> {
         encoding: Option<CompressionEncoding>,
         deadline: Option<Instant>,
         close_on_drop: bool,
+        observed: Option<Observed>,
     ) -> Self {
         RequestSender {
             shared: Arc::new(Mutex::new(Shared {
@@ -69,6 +73,7 @@ impl<T> RequestSender<T> {
             closed: false,
             close_on_drop,
             pump_started: false,
+            observed,
         }
     }
 
@@ -106,9 +111,15 @@ impl<T> RequestSender<T> {
         }
         let encoding = self.encoding.filter(|_| self.compress);
         let encode = self.encode;
-        lock(&self.shared)
-            .outbox
-            .push(|buf| encode(&message, buf, encoding))
+        let observed = &self.observed;
+        lock(&self.shared).outbox.push(|buf| {
+            let start = buf.len();
+            encode(&message, buf, encoding)?;
+            if let Some(observed) = observed {
+                observed.sent(buf.len() - start, encoding);
+            }
+            Ok(())
+        })
     }
 
     /// Whether the following messages are compressed with the call's encoding (default:

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::codec::compression::Accepted as AcceptedEncodings;
 use crate::codec::CompressionEncoding;
+use crate::observe::Observed;
 use crate::request::CallContext;
 
 /// One accepted stream with a valid gRPC request head.
@@ -20,6 +21,8 @@ pub(crate) struct Accepted {
     pub(crate) max_receive: usize,
     pub(crate) compression: Compression,
     pub(crate) context: CallContext,
+    /// The call's observer, if the server has one and it wants this call.
+    pub(crate) observed: Option<Observed>,
 }
 
 /// How a call's messages are compressed: what the client sent and accepts, and what the

@@ -39,6 +39,9 @@ pub struct ServerBuilder {
     /// A service name registered twice; reported by `bind`.
     duplicate: Option<&'static str>,
     remove_stale_socket: bool,
+    /// `add_reflection` was called: reflection services are added at bind.
+    #[cfg_attr(not(feature = "reflection"), allow(dead_code))]
+    reflection: bool,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
     #[cfg(feature = "_tls")]
     tls: Option<Tls>,
@@ -67,6 +70,7 @@ impl Server {
             router: Router::default(),
             duplicate: None,
             remove_stale_socket: false,
+            reflection: false,
             interceptors: Vec::new(),
             #[cfg(feature = "_tls")]
             tls: None,
@@ -81,6 +85,7 @@ impl Server {
                 max_receive_message_size: defaults::MAX_RECEIVE_MESSAGE_SIZE,
                 shutdown_grace: defaults::SHUTDOWN_GRACE,
                 send_compressed: None,
+                observer: None,
             },
         }
     }
@@ -233,16 +238,50 @@ impl ServerBuilder {
         self.into_server(Listener::Tcp(listener))
     }
 
+    /// Observes every call this server receives ([`crate::observe`]): metrics, tracing.
+    /// With none (the default) a call pays one branch.
+    pub fn observer(mut self, observer: impl crate::observe::Observer) -> Self {
+        self.config.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Serves gRPC server reflection (`grpc.reflection.v1` and `v1alpha`) for every service
+    /// registered on this builder, from the descriptors generated code embeds (see the
+    /// plugin's `descriptors` option). The reflection services are added when the server is
+    /// bound, so services added after this call are included too.
+    #[cfg(feature = "reflection")]
+    pub fn add_reflection(mut self) -> Self {
+        self.reflection = true;
+        self
+    }
+
+    /// The builder with the reflection services added, if asked for.
+    #[cfg(feature = "reflection")]
+    fn with_reflection(self) -> io::Result<Self> {
+        if !self.reflection {
+            return Ok(self);
+        }
+        let (v1, v1alpha) = crate::reflection::for_services(self.router.services())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let this = self.add_service(v1).add_service(v1alpha);
+        this.check()?;
+        Ok(this)
+    }
+
     fn into_server(self, listener: Listener) -> io::Result<Server> {
-        if !self.interceptors.is_empty() {
+        #[cfg(feature = "reflection")]
+        let this = self.with_reflection()?;
+        #[cfg(not(feature = "reflection"))]
+        let this = self;
+        if !this.interceptors.is_empty() {
             outcome::enable();
         }
         Ok(Server::new(
             listener,
             Shared {
-                router: self.router,
-                interceptors: self.interceptors.into(),
-                config: self.config,
+                router: this.router,
+                interceptors: this.interceptors.into(),
+                config: this.config,
                 calls: CallTracker::default(),
             },
         ))

@@ -19,6 +19,7 @@ use crate::cancel::Cancellation;
 use crate::codec::{framing, Codec, CompressionEncoding, MethodCodec};
 use crate::metadata::MetadataMap;
 use crate::method::Method;
+use crate::observe::EndGuard;
 use crate::streaming::{Inbound, Streaming};
 use crate::{Request, Response, Status};
 
@@ -50,6 +51,7 @@ impl ServerCall {
     /// Answers at once with `status`, as a trailers-only response.
     pub fn reject(mut self, status: Status) -> ServerFuture {
         send_trailers_only(&mut self.0.respond, &status);
+        EndGuard::new(self.0.observed.take(), None).end(Some(&status));
         // A zero-sized future: boxing it does not allocate.
         Box::pin(std::future::ready(()))
     }
@@ -68,7 +70,12 @@ impl ServerCall {
         cancel: &Cancellation,
     ) -> (Request<Streaming<C::Decode>>, SendResponse<Bytes>) {
         let call = self.0;
-        let inbound = Inbound::server(call.body, call.max_receive, call.compression.request);
+        let inbound = Inbound::server(
+            call.body,
+            call.max_receive,
+            call.compression.request,
+            call.observed,
+        );
         let metadata = MetadataMap::from_headers(call.headers);
         let request = Request::from_server(
             Streaming::new::<C>(inbound),
@@ -100,6 +107,7 @@ impl ServerCall {
     {
         Box::pin(async move {
             let (deadline, compression) = (self.0.deadline, self.0.compression);
+            let mut end = EndGuard::new(self.0.observed.clone(), None);
             let cancel = Cancellation::new();
             let (request, mut respond) = self.into_streaming::<C::Server>(&cancel);
             let outcome = guard(
@@ -110,7 +118,7 @@ impl ServerCall {
                 |_| {},
             )
             .await;
-            finish_unary::<C::Server>(&mut respond, outcome, compression);
+            finish_unary::<C::Server>(&mut respond, outcome, compression, &mut end);
         })
     }
 
@@ -130,15 +138,19 @@ impl ServerCall {
                 max_receive,
                 compression,
                 context,
+                observed,
             } = self.0;
+            let mut end = EndGuard::new(observed, None);
             let cancel = Cancellation::new();
-            let out = Outbound::new(respond, compression);
+            let out = Outbound::new(respond, compression, end.observed().cloned());
             let sender = ResponseSender::new(out.clone(), encode_with::<C::Server>);
             let mut read = SingleRead::new(body, max_receive);
+            let observed = end.observed();
             let work = async {
-                let (message, compressed) =
-                    poll_fn(|cx| read.poll_message::<C::Server>(cx, compression, max_receive))
-                        .await?;
+                let (message, compressed) = poll_fn(|cx| {
+                    read.poll_message::<C::Server>(cx, compression, max_receive, observed)
+                })
+                .await?;
                 let metadata = MetadataMap::from_headers(headers);
                 let request = Request::from_server(
                     message,
@@ -158,7 +170,7 @@ impl ServerCall {
                 |why| lock(&out).close(why),
             )
             .await;
-            finish_streaming(&out, outcome);
+            finish_streaming(&out, outcome, &mut end);
         })
     }
 
@@ -173,9 +185,10 @@ impl ServerCall {
     {
         Box::pin(async move {
             let (deadline, compression) = (self.0.deadline, self.0.compression);
+            let mut end = EndGuard::new(self.0.observed.clone(), None);
             let cancel = Cancellation::new();
             let (request, respond) = self.into_streaming::<C::Server>(&cancel);
-            let out = Outbound::new(respond, compression);
+            let out = Outbound::new(respond, compression, end.observed().cloned());
             let sender = ResponseSender::new(out.clone(), encode_with::<C::Server>);
             let outcome = guard(
                 handler(request, sender),
@@ -185,7 +198,7 @@ impl ServerCall {
                 |why| lock(&out).close(why),
             )
             .await;
-            finish_streaming(&out, outcome);
+            finish_streaming(&out, outcome, &mut end);
         })
     }
 }

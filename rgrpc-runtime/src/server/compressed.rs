@@ -40,4 +40,16 @@ impl<S: Service> Service for SendCompressed<S> {
         call.set_send_compression(Some(self.encoding));
         self.inner.call(method, call)
     }
+
+    fn has_method(&self, method: &str) -> bool {
+        self.inner.has_method(method)
+    }
+
+    fn file_descriptors(&self) -> &'static [&'static [u8]] {
+        self.inner.file_descriptors()
+    }
+
+    fn shutting_down(&self) {
+        self.inner.shutting_down();
+    }
 }

@@ -19,6 +19,7 @@ use super::config::Config;
 use super::interceptor::{self, ServerChain, Watched};
 use super::router::Router;
 use super::{ServerCall, ServerFuture};
+use crate::observe;
 use crate::request::CallContext;
 use crate::transport::server::Calls;
 use crate::transport::Peer;
@@ -43,13 +44,24 @@ impl Calls for Shared {
         mut respond: SendResponse<Bytes>,
         peer: &Arc<Peer>,
     ) -> Option<CatchUnwind> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let head = match wire::parse_request(&parts.method, &parts.headers) {
             Ok(head) => head,
             Err(rejection) => {
                 let _ = respond.send_response(rejection.into_response(), true);
                 return None;
             }
+        };
+        let observed = match &self.config.observer {
+            None => None,
+            Some(observer) => observe::server_call(
+                &**observer,
+                parts.uri.path(),
+                self.router.is_registered(parts.uri.path()),
+                peer,
+                &mut parts.headers,
+                head.deadline,
+            ),
         };
         let accepted = Accepted {
             context: CallContext {
@@ -66,6 +78,7 @@ impl Calls for Shared {
                 accepted: head.accepted,
                 default: self.config.send_compressed,
             },
+            observed,
         };
         if !self.interceptors.is_empty() {
             let (call, watched) =

@@ -111,3 +111,8 @@ pub(crate) async fn guard<T>(
     })
     .await
 }
+
+/// What an observer hears for a call the client reset (nothing goes on the wire).
+pub(crate) fn reset_status() -> Status {
+    Status::cancelled("the client cancelled the call")
+}

@@ -17,6 +17,7 @@ use super::respond::send_trailers_only;
 use super::router::Router;
 use crate::intercept::{self, CallOutcome, ChainWait, Chained, Intercepted, Step};
 use crate::metadata::MetadataMap;
+use crate::observe::Observed;
 use crate::request::CallContext;
 use crate::transport::Peer;
 use crate::Status;
@@ -160,6 +161,7 @@ pub(crate) fn start(
         max_receive,
         compression,
         context,
+        observed,
     } = accepted;
     let mut watched = Watched {
         chain: chain.clone(),
@@ -182,6 +184,7 @@ pub(crate) fn start(
         respond,
         max_receive,
         compression,
+        observed,
     };
     match intercept::run(chain, head) {
         Chained::Done(Ok(head)) => (route(router, rest, head), watched),
@@ -214,6 +217,7 @@ struct Rest {
     respond: h2::server::SendResponse<bytes::Bytes>,
     max_receive: usize,
     compression: Compression,
+    observed: Option<Observed>,
 }
 
 fn route(router: &Router, rest: Rest, head: ServerCallHead) -> ServerFuture {
@@ -228,6 +232,7 @@ fn route(router: &Router, rest: Rest, head: ServerCallHead) -> ServerFuture {
             peer: head.peer,
             extensions: head.extensions,
         },
+        observed: rest.observed,
     });
     router.route(head.path.path(), call)
 }

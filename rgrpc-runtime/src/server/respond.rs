@@ -4,54 +4,75 @@ use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 
 use super::accepted::Compression;
-use super::guard::{deadline_status, panic_status, Outcome};
+use super::guard::{deadline_status, panic_status, reset_status, Outcome};
 use super::outcome;
 use crate::codec::{framing, Codec};
 use crate::metadata::names;
+use crate::observe::{EndGuard, Observed};
 use crate::wire::{self, response_head};
 use crate::{Response, Status};
 
 /// Sends the single response, or the status, of a unary or client-streaming call.
+/// Reports the call's end to its observer (`end`), if it has one.
 pub(crate) fn finish_unary<C: Codec>(
     respond: &mut SendResponse<Bytes>,
     outcome: Outcome<Result<Response<C::Encode>, Status>>,
     compression: Compression,
+    end: &mut EndGuard,
 ) {
-    match outcome {
-        Outcome::Done(Ok(response)) => send_unary::<C>(respond, response, compression),
-        Outcome::Done(Err(status)) => send_trailers_only(respond, &status),
-        Outcome::DeadlineExceeded => send_trailers_only(respond, &deadline_status()),
-        Outcome::Panicked => send_trailers_only(respond, &panic_status()),
-        Outcome::Reset => {}
+    let status = match outcome {
+        Outcome::Done(Ok(response)) => {
+            send_unary::<C>(respond, response, compression, end.observed())
+        }
+        Outcome::Done(Err(status)) => Some(status),
+        Outcome::DeadlineExceeded => Some(deadline_status()),
+        Outcome::Panicked => Some(panic_status()),
+        Outcome::Reset => {
+            // Nothing to send; a status only for an observer, so none is built without one.
+            if end.observed().is_some() {
+                end.end(Some(&reset_status()));
+            }
+            return;
+        }
+    };
+    if let Some(status) = &status {
+        send_trailers_only(respond, status);
     }
+    end.end(status.as_ref());
 }
 
+/// Sends the response; `Some` with the status to send instead if it cannot be encoded.
 fn send_unary<C: Codec>(
     respond: &mut SendResponse<Bytes>,
     response: Response<C::Encode>,
     compression: Compression,
-) {
+    observed: Option<&Observed>,
+) -> Option<Status> {
     let encoding = compression.response(response.compress());
     let (message, metadata, trailers) = response.into_parts();
     let frame = match framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding) {
         Ok(frame) => frame,
-        Err(status) => return send_trailers_only(respond, &status),
+        Err(status) => return Some(status),
     };
+    if let Some(observed) = observed {
+        observed.sent(frame.len(), encoding);
+    }
     let mut headers = metadata.into_outgoing();
     if let Some(encoding) = encoding {
         headers.insert(names::GRPC_ENCODING, encoding.header_value());
     }
     let Ok(mut stream) = respond.send_response(response_head(headers), false) else {
-        return;
+        return None;
     };
     // The whole message is already in memory; h2 sends it as the window allows.
     if stream.send_data(frame, false).is_err() {
-        return;
+        return None;
     }
     let mut trailers = trailers.into_outgoing();
     wire::write_ok(&mut trailers);
     outcome::note(Ok(()));
     let _ = stream.send_trailers(trailers);
+    None
 }
 
 /// A response that is only a HEADERS frame with END_STREAM, carrying the status

@@ -12,6 +12,25 @@ pub trait Service: Send + Sync + 'static {
     /// Starts `method` on `call` and returns the call's work; unknown methods answer with
     /// [`ServerCall::unimplemented`].
     fn call(&self, method: &str, call: ServerCall) -> ServerFuture;
+
+    /// Whether the service has `method` (the name after the service's, `SayHello`). Observers
+    /// use it to keep unknown methods out of their labels; generated services answer from
+    /// their method list, the default says yes.
+    fn has_method(&self, method: &str) -> bool {
+        let _ = method;
+        true
+    }
+
+    /// The serialized `FileDescriptorProto`s of the file defining this service and of its
+    /// imports, for server reflection ([`crate::ServerBuilder::add_reflection`]). Generated
+    /// services return what the plugin embedded; the default is none.
+    fn file_descriptors(&self) -> &'static [&'static [u8]] {
+        &[]
+    }
+
+    /// The server's graceful shutdown has begun: it is about to stop accepting calls. The
+    /// health service marks everything `NOT_SERVING` here. The default does nothing.
+    fn shutting_down(&self) {}
 }
 
 /// Service name → service. A server has a handful of services, so a scan of a short list
@@ -32,6 +51,26 @@ impl Router {
         }
         Arc::make_mut(&mut self.services).push((name, service));
         Ok(())
+    }
+
+    /// Every registered service, in registration order.
+    #[cfg_attr(not(feature = "reflection"), allow(dead_code))]
+    pub(crate) fn services(&self) -> impl Iterator<Item = &dyn Service> {
+        self.services.iter().map(|(_, service)| &**service)
+    }
+
+    /// Tells every service that the server's graceful shutdown has begun.
+    pub(crate) fn shutting_down(&self) {
+        for (_, service) in self.services.iter() {
+            service.shutting_down();
+        }
+    }
+
+    /// Whether `path` names a method of a registered service.
+    pub(crate) fn is_registered(&self, path: &str) -> bool {
+        split_path(path)
+            .and_then(|(service, method)| Some(self.get(service)?.has_method(method)))
+            .unwrap_or(false)
     }
 
     fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {

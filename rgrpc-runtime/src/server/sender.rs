@@ -11,11 +11,12 @@ use h2::SendStream;
 use http::HeaderMap;
 
 use super::accepted::Compression;
-use super::guard::{deadline_status, panic_status, Closed, Outcome};
+use super::guard::{deadline_status, panic_status, reset_status, Closed, Outcome};
 use super::outcome;
 use crate::codec::CompressionEncoding;
 use crate::metadata::names;
 use crate::metadata::MetadataMap;
+use crate::observe::{EndGuard, Observed};
 use crate::transport::outbox::Outbox;
 use crate::wire::{self, response_head};
 use crate::Status;
@@ -38,6 +39,8 @@ pub(crate) struct Outbound {
     /// The encoding announced in the response headers, once the first message chose it.
     encoding: Option<CompressionEncoding>,
     encoding_chosen: bool,
+    /// Hears about each message sent, if the call is observed.
+    observed: Option<Observed>,
 }
 
 pub(crate) type SharedOutbound = Arc<Mutex<Outbound>>;
@@ -47,7 +50,11 @@ pub(crate) fn lock(out: &SharedOutbound) -> std::sync::MutexGuard<'_, Outbound> 
 }
 
 impl Outbound {
-    pub(crate) fn new(respond: SendResponse<Bytes>, compression: Compression) -> SharedOutbound {
+    pub(crate) fn new(
+        respond: SendResponse<Bytes>,
+        compression: Compression,
+        observed: Option<Observed>,
+    ) -> SharedOutbound {
         Arc::new(Mutex::new(Outbound {
             respond,
             stream: None,
@@ -59,6 +66,7 @@ impl Outbound {
             compress: None,
             encoding: None,
             encoding_chosen: false,
+            observed,
         }))
     }
 
@@ -207,7 +215,17 @@ impl<T> ResponseSender<T> {
                 return Poll::Ready(Ok(()));
             };
             let encoding = out.message_encoding();
-            Poll::Ready(out.outbox.push(|buf| encode(&message, buf, encoding)))
+            let Outbound {
+                outbox, observed, ..
+            } = &mut *out;
+            Poll::Ready(outbox.push(|buf| {
+                let start = buf.len();
+                encode(&message, buf, encoding)?;
+                if let Some(observed) = observed {
+                    observed.sent(buf.len() - start, encoding);
+                }
+                Ok(())
+            }))
         })
         .await
     }
@@ -237,11 +255,23 @@ impl<T> fmt::Debug for ResponseSender<T> {
 }
 
 /// Ends a server-streaming or bidirectional call the way its work ended.
-pub(crate) fn finish_streaming(out: &SharedOutbound, outcome: Outcome<Result<(), Status>>) {
-    match outcome {
-        Outcome::Done(result) => lock(out).finish(result, Closed::Finished),
-        Outcome::DeadlineExceeded => lock(out).finish(Err(deadline_status()), Closed::Deadline),
-        Outcome::Panicked => lock(out).finish(Err(panic_status()), Closed::Finished),
-        Outcome::Reset => {}
-    }
+/// Reports the end to the call's observer (`end`), if it has one.
+pub(crate) fn finish_streaming(
+    out: &SharedOutbound,
+    outcome: Outcome<Result<(), Status>>,
+    end: &mut EndGuard,
+) {
+    let (result, why) = match outcome {
+        Outcome::Done(result) => (result, Closed::Finished),
+        Outcome::DeadlineExceeded => (Err(deadline_status()), Closed::Deadline),
+        Outcome::Panicked => (Err(panic_status()), Closed::Finished),
+        Outcome::Reset => {
+            if end.observed().is_some() {
+                end.end(Some(&reset_status()));
+            }
+            return;
+        }
+    };
+    end.end(result.as_ref().err());
+    lock(out).finish(result, why);
 }

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::dispatch::Shared;
-use crate::transport::server as connection;
+use crate::transport::server::ServerConnection;
 use crate::transport::Peer;
 
 /// A bound gRPC server.
@@ -133,17 +133,19 @@ impl Server {
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => {
                         let shared = self.shared.clone();
+                        let settings = &self.shared.config.http2;
                         let stop = stop_rx.clone();
                         match accepted {
-                            Incoming::Tcp(io, peer) => connections.spawn(serve(io, peer, shared, stop)),
+                            Incoming::Tcp(io, peer) => connections
+                                .spawn(ServerConnection::new(io, peer, shared, settings, stop)),
                             #[cfg(feature = "_tls")]
                             Incoming::Tls(io, acceptor, peer) => {
                                 connections.spawn(serve_tls(io, acceptor, peer, shared, stop))
                             }
-                            Incoming::Unix(io, peer) => connections.spawn(serve(io, peer, shared, stop)),
-                            Incoming::InProcess(io, peer) => {
-                                connections.spawn(serve(io, peer, shared, stop))
-                            }
+                            Incoming::Unix(io, peer) => connections
+                                .spawn(ServerConnection::new(io, peer, shared, settings, stop)),
+                            Incoming::InProcess(io, peer) => connections
+                                .spawn(ServerConnection::new(io, peer, shared, settings, stop)),
                         };
                     }
                     Err(e) => {
@@ -155,6 +157,8 @@ impl Server {
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
+        // Before anything stops: health reports NOT_SERVING to its watchers.
+        self.shared.router.shutting_down();
         if let Listener::Unix(_, peer) = &self.listener {
             // Leave no socket file behind for the next run to trip over.
             if let Some(path) = peer.unix_path() {
@@ -179,15 +183,6 @@ impl Server {
         }
         Ok(())
     }
-}
-
-/// Serves one connection with the server's settings.
-async fn serve<T>(io: T, peer: Arc<Peer>, shared: Arc<Shared>, stop: watch::Receiver<bool>)
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let settings = shared.config.http2.clone();
-    connection::serve(io, peer, shared, &settings, stop).await;
 }
 
 /// Serves one TLS connection: the TLS handshake, then HTTP/2 over it. Both handshakes
@@ -222,5 +217,5 @@ async fn serve_tls(
     };
     settings.handshake_timeout = settings.handshake_timeout.saturating_sub(started.elapsed());
     let peer = Arc::new(Peer::over_tls(remote, peer.local_addr(), info));
-    connection::serve(stream, peer, shared, &settings, stop).await;
+    ServerConnection::new(stream, peer, shared, &settings, stop).await;
 }

@@ -24,6 +24,7 @@ use crate::cancel::Cancellation;
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
 use crate::metadata::MetadataMap;
+use crate::observe::{EndGuard, Observed};
 use crate::request::CallContext;
 use crate::streaming::open_message;
 use crate::{Request, Response, Status};
@@ -52,6 +53,7 @@ impl SingleRead {
         cx: &mut Context<'_>,
         compression: Compression,
         max_receive: usize,
+        observed: Option<&Observed>,
     ) -> Poll<Result<(C::Decode, bool), Status>> {
         ready!(self.poll_end(cx))?;
         let raw = self
@@ -60,6 +62,9 @@ impl SingleRead {
             // statuscodes.md: a request cardinality violation is UNIMPLEMENTED.
             .ok_or_else(|| Status::unimplemented("client sent no request message"))?;
         let compressed = raw.compressed;
+        if let Some(observed) = observed {
+            observed.received(raw.data.len(), compression.request.filter(|_| compressed));
+        }
         let data = open_message(raw, &Ok(compression.request), max_receive)?;
         Poll::Ready(Ok((C::default().decode(data)?, compressed)))
     }
@@ -106,6 +111,8 @@ pin_project! {
         cancel: Cancellation,
         compression: Compression,
         max_receive: usize,
+        // The call's observer, if any; reports the end even if the call is dropped.
+        end: EndGuard,
         codec: PhantomData<fn() -> C>,
     }
 }
@@ -139,6 +146,7 @@ where
             cancel: Cancellation::new(),
             compression: call.compression,
             max_receive: call.max_receive,
+            end: EndGuard::new(call.observed, None),
             codec: PhantomData,
         }
     }
@@ -162,7 +170,12 @@ where
                     context,
                     handler,
                 } => {
-                    let polled = read.poll_message::<C>(cx, *this.compression, *this.max_receive);
+                    let polled = read.poll_message::<C>(
+                        cx,
+                        *this.compression,
+                        *this.max_receive,
+                        this.end.observed(),
+                    );
                     match polled {
                         Poll::Ready(Ok((message, compressed))) => {
                             let (Some(handler), metadata) =
@@ -212,7 +225,7 @@ where
         }
         // Drop the handler (and what it holds) before answering.
         this.stage.set(Stage::Done);
-        finish_unary::<C>(this.respond, outcome, *this.compression);
+        finish_unary::<C>(this.respond, outcome, *this.compression, this.end);
         Poll::Ready(())
     }
 }

@@ -77,6 +77,14 @@ fn lock<T>(shared: &Mutex<State<T>>) -> MutexGuard<'_, State<T>> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+impl<T> Clone for Drain<T> {
+    fn clone(&self) -> Self {
+        Drain {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
 impl<T> Drain<T> {
     /// True if this round wrote little so far: something is gathered, less than a large
     /// write's worth, and no large write went out. The driver may wait for more then.

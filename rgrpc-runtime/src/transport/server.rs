@@ -6,7 +6,7 @@
 //! and monomorphized per transport (TCP, Unix, in-process), so no read goes through a
 //! `dyn` call.
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -53,37 +53,56 @@ pub(crate) struct Settings {
 
 type Connection<T> = h2::server::Connection<Coalesce<T>, Bytes>;
 
-/// Serves one accepted connection until it closes, or until `stop` turns true (then it sends
-/// GOAWAY and lets its calls finish).
-pub(crate) async fn serve<T, C>(
-    io: T,
-    peer: Arc<Peer>,
-    calls: Arc<C>,
-    settings: &Settings,
-    mut stop: watch::Receiver<bool>,
-) where
+/// A future that resolves once (when the server starts shutting down).
+type Stop = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The handshake, boxed: its state is about as big as the connection's, and boxed it is
+/// freed once the handshake is done instead of sitting beside the connection in every idle
+/// connection's task.
+type Handshake<T> = Pin<Box<dyn Future<Output = Option<Connection<T>>> + Send>>;
+
+impl<T, C> ServerConnection<T, C>
+where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     C: Calls,
 {
-    let (io, drain) = coalesce::wrap(io);
-    // The handshake's state is about as big as the connection's; boxed, it is freed once the
-    // handshake is done instead of sitting beside the connection in every idle task.
-    let handshake = drain.around(handshake(io, settings, &mut stop));
-    let Ok(Some(conn)) = Box::pin(handshake).await else {
-        return;
-    };
-    ServerConnection {
-        conn,
-        drain,
-        peer,
-        calls,
-        batch: Vec::new(),
-        stopping: false,
-        stepped_aside: false,
-        running: Arc::new(()),
+    /// Serves one accepted connection until it closes, or until `stop` turns true (then it
+    /// sends GOAWAY and lets its calls finish). The returned future is the connection's task.
+    pub(crate) fn new(
+        io: T,
+        peer: Arc<Peer>,
+        calls: Arc<C>,
+        settings: &Settings,
+        mut stop: watch::Receiver<bool>,
+    ) -> Self {
+        let (io, drain) = coalesce::wrap(io);
+        let handshake = {
+            let drain = drain.clone();
+            let settings = settings.clone();
+            Box::pin(async move {
+                match drain.around(handshake(io, &settings)).await {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "HTTP/2 handshake failed");
+                        None
+                    }
+                }
+            })
+        };
+        ServerConnection {
+            stage: Stage::Handshake(handshake),
+            drain,
+            peer,
+            calls,
+            stop: Box::pin(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            }),
+            batch: Vec::new(),
+            stopping: false,
+            stepped_aside: false,
+            running: Arc::new(()),
+        }
     }
-    .run(stop)
-    .await;
 }
 
 /// The HTTP/2 handshake, within the handshake timeout; `None` if it failed or the server
@@ -91,7 +110,6 @@ pub(crate) async fn serve<T, C>(
 async fn handshake<T: AsyncRead + AsyncWrite + Unpin>(
     io: Coalesce<T>,
     settings: &Settings,
-    stop: &mut watch::Receiver<bool>,
 ) -> Option<Connection<T>> {
     let mut builder = h2::server::Builder::new();
     builder
@@ -101,30 +119,27 @@ async fn handshake<T: AsyncRead + AsyncWrite + Unpin>(
     if let Some(max) = settings.max_concurrent_streams {
         builder.max_concurrent_streams(max);
     }
-    let handshake = tokio::time::timeout(settings.handshake_timeout, builder.handshake(io));
-    tokio::select! {
-        conn = handshake => match conn {
-            Ok(Ok(conn)) => Some(conn),
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "HTTP/2 handshake failed");
-                None
-            }
-            Err(_) => {
-                tracing::debug!("HTTP/2 handshake timed out");
-                None
-            }
-        },
-        _ = stop.wait_for(|stop| *stop) => None,
+    match tokio::time::timeout(settings.handshake_timeout, builder.handshake(io)).await {
+        Ok(Ok(conn)) => Some(conn),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "HTTP/2 handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("HTTP/2 handshake timed out");
+            None
+        }
     }
 }
 
-/// A server connection after its handshake: accepts streams, runs each new call once in
-/// place, and writes what a round produced in one go.
+/// One server connection, as the task that serves it: the handshake, then accepting
+/// streams, running each new call once in place, and writing what a round produced in one go.
 pub(crate) struct ServerConnection<T, C: Calls> {
-    conn: Connection<T>,
+    stage: Stage<T>,
     drain: Drain<T>,
     peer: Arc<Peer>,
     calls: Arc<C>,
+    stop: Stop,
     /// Calls accepted this round, not yet polled.
     batch: Vec<C::Call>,
     /// GOAWAY has been sent.
@@ -135,31 +150,62 @@ pub(crate) struct ServerConnection<T, C: Calls> {
     running: Arc<()>,
 }
 
+// The task's memory is the connection's either way: it moves from the boxed handshake into
+// this slot, so boxing `Serving` too would only add an allocation and a pointer hop.
+#[allow(clippy::large_enum_variant)]
+enum Stage<T> {
+    Handshake(Handshake<T>),
+    Serving(Connection<T>),
+    Done,
+}
+
+impl<T, C> Future for ServerConnection<T, C>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    C: Calls,
+{
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let stop = !this.stopping && this.stop.as_mut().poll(cx).is_ready();
+        if let Stage::Handshake(handshake) = &mut this.stage {
+            if stop {
+                this.stage = Stage::Done;
+                return Poll::Ready(());
+            }
+            this.stage = match handshake.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(conn)) => Stage::Serving(conn),
+                Poll::Ready(None) => Stage::Done,
+            };
+        }
+        let Stage::Serving(conn) = &mut this.stage else {
+            return Poll::Ready(());
+        };
+        if stop {
+            this.stopping = true;
+            conn.graceful_shutdown();
+        }
+        this.poll_round(cx)
+    }
+}
+
 impl<T, C> ServerConnection<T, C>
 where
     T: AsyncRead + AsyncWrite + Unpin,
     C: Calls,
 {
-    async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        let stop = stop.wait_for(|stop| *stop);
-        tokio::pin!(stop);
-        poll_fn(|cx| {
-            if !self.stopping && stop.as_mut().poll(cx).is_ready() {
-                self.stopping = true;
-                self.conn.graceful_shutdown();
-            }
-            self.poll_round(cx)
-        })
-        .await;
-    }
-
     /// Accept every stream that is ready, run each new call once in place, and only then
     /// return to h2, which writes all the responses of the batch in one go: the difference
     /// between one write per response and one per batch is about 2x in throughput.
     fn poll_round(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Stage::Serving(conn) = &mut self.stage else {
+            return Poll::Ready(());
+        };
         loop {
             loop {
-                match self.conn.poll_accept(cx) {
+                match conn.poll_accept(cx) {
                     Poll::Ready(Some(Ok((request, respond)))) => {
                         if let Some(call) = self.calls.start(request, respond, &self.peer) {
                             self.batch.push(call);

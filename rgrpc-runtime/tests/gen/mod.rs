@@ -5,3 +5,12 @@ pub mod echo;
 
 #[rustfmt::skip]
 pub mod echo_rgrpc;
+
+#[rustfmt::skip]
+pub mod reflection_base;
+
+#[rustfmt::skip]
+pub mod reflection_ext;
+
+#[rustfmt::skip]
+pub mod reflection_ext_rgrpc;

@@ -320,4 +320,27 @@ impl<T: Keywords> rgrpc::Service for KeywordsServer<T> {
             _ => call.unimplemented("Keywords", method),
         }
     }
+
+    fn has_method(&self, method: &str) -> bool {
+        matches!(
+            method, "Type" | "Async" | "Self" | "Self_" | "GetFoo" | "getFoo" | "Clone" |
+            "New" | "Channel"
+        )
+    }
+
+    fn file_descriptors(&self) -> &'static [&'static [u8]] {
+        FILE_DESCRIPTORS
+    }
 }
+
+/// The serialized `FileDescriptorProto` of `keywords.proto` (with its comments) and of every
+/// file it imports, transitively: what server reflection serves for these services.
+pub const FILE_DESCRIPTORS: &[&[u8]] = &[b"\
+    \x0a\x0ekeywords.proto\x22\x1a\x0a\x04Ping\x12\x12\x0a\x04text\x18\x01\x20\x01(\x09R\x04\
+    text\x22\x1a\x0a\x04Pong\x12\x12\x0a\x04text\x18\x01\x20\x01(\x09R\x04text2\xdd\x01\x0a\
+    \x08Keywords\x12\x14\x0a\x04Type\x12\x05.Ping\x1a\x05.Pong\x12\x15\x0a\x05Async\x12\x05.\
+    Ping\x1a\x05.Pong\x12\x14\x0a\x04Self\x12\x05.Ping\x1a\x05.Pong\x12\x15\x0a\x05Self_\x12\
+    \x05.Ping\x1a\x05.Pong\x12\x16\x0a\x06GetFoo\x12\x05.Ping\x1a\x05.Pong\x12\x16\x0a\x06ge\
+    tFoo\x12\x05.Ping\x1a\x05.Pong\x12\x15\x0a\x05Clone\x12\x05.Ping\x1a\x05.Pong\x12\x13\
+    \x0a\x03New\x12\x05.Ping\x1a\x05.Pong\x12\x1b\x0a\x07Channel\x12\x05.Ping\x1a\x05.Pong(\
+    \x010\x01b\x06proto3"];

@@ -224,6 +224,14 @@ impl<T: Streams> rgrpc::Service for StreamsServer<T> {
             _ => call.unimplemented("golden.nested.v1.Streams", method),
         }
     }
+
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "Unary" | "ServerStream" | "ClientStream" | "Bidi")
+    }
+
+    fn file_descriptors(&self) -> &'static [&'static [u8]] {
+        FILE_DESCRIPTORS
+    }
 }
 
 /// The methods of `golden.nested.v1.Admin`, one descriptor each, used by its client and its server.
@@ -361,4 +369,47 @@ impl<T: Admin> rgrpc::Service for AdminServer<T> {
             _ => call.unimplemented("golden.nested.v1.Admin", method),
         }
     }
+
+    fn has_method(&self, method: &str) -> bool {
+        matches!(method, "Reset" | "Now")
+    }
+
+    fn file_descriptors(&self) -> &'static [&'static [u8]] {
+        FILE_DESCRIPTORS
+    }
 }
+
+/// The serialized `FileDescriptorProto` of `golden/nested/v1/streaming.proto` (with its comments) and of every
+/// file it imports, transitively: what server reflection serves for these services.
+pub const FILE_DESCRIPTORS: &[&[u8]] = &[
+    b"\
+        \x0a\x20golden/nested/v1/streaming.proto\x12\x10golden.nested.v1\x1a\x1dgolden/common/v1\
+        /common.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\
+        \x22t\x0a\x05Outer\x123\x0a\x05inner\x18\x01\x20\x01(\x0b2\x1d.golden.nested.v1.Outer.In\
+        nerR\x05inner\x1a6\x0a\x05Inner\x12\x12\x0a\x04name\x18\x01\x20\x01(\x09R\x04name\x1a\
+        \x19\x0a\x07Deepest\x12\x0e\x0a\x02id\x18\x01\x20\x01(\x03R\x02id2\xac\x02\x0a\x07Stream\
+        s\x12M\x0a\x05Unary\x12\x1d.golden.nested.v1.Outer.Inner\x1a\x25.golden.nested.v1.Outer.\
+        Inner.Deepest\x12D\x0a\x0cServerStream\x12\x16.golden.common.v1.Page\x1a\x1a.golden.comm\
+        on.v1.Envelope0\x01\x12K\x0a\x0cClientStream\x12!.golden.common.v1.Envelope.Header\x1a\
+        \x16.google.protobuf.Empty(\x01\x12?\x0a\x04Bidi\x12\x1a.google.protobuf.Timestamp\x1a\
+        \x17.golden.nested.v1.Outer(\x010\x012\x80\x01\x0a\x05Admin\x12\x3c\x0a\x05Reset\x12\x16\
+        .google.protobuf.Empty\x1a\x16.google.protobuf.Empty\x22\x03\x88\x02\x01\x129\x0a\x03Now\
+        \x12\x16.google.protobuf.Empty\x1a\x1a.google.protobuf.Timestampb\x06proto3",
+    b"\
+        \x0a\x1dgolden/common/v1/common.proto\x12\x10golden.common.v1\x22\x93\x01\x0a\x08Envelop\
+        e\x12;\x0a\x07headers\x18\x01\x20\x03(\x0b2!.golden.common.v1.Envelope.HeaderR\x07header\
+        s\x12\x18\x0a\x07payload\x18\x02\x20\x01(\x0cR\x07payload\x1a0\x0a\x06Header\x12\x10\x0a\
+        \x03key\x18\x01\x20\x01(\x09R\x03key\x12\x14\x0a\x05value\x18\x02\x20\x01(\x09R\x05value\
+        \x220\x0a\x04Page\x12\x12\x0a\x04size\x18\x01\x20\x01(\x05R\x04size\x12\x14\x0a\x05token\
+        \x18\x02\x20\x01(\x09R\x05tokenb\x06proto3",
+    b"\
+        \x0a\x1bgoogle/protobuf/empty.proto\x12\x0fgoogle.protobuf\x22\x07\x0a\x05EmptyB\x7d\x0a\
+        \x13com.google.protobufB\x0aEmptyProtoP\x01Z.google.golang.org/protobuf/types/known/empt\
+        ypb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3",
+    b"\
+        \x0a\x1fgoogle/protobuf/timestamp.proto\x12\x0fgoogle.protobuf\x22;\x0a\x09Timestamp\x12\
+        \x18\x0a\x07seconds\x18\x01\x20\x01(\x03R\x07seconds\x12\x14\x0a\x05nanos\x18\x02\x20\
+        \x01(\x05R\x05nanosB\x85\x01\x0a\x13com.google.protobufB\x0eTimestampProtoP\x01Z2google.\
+        golang.org/protobuf/types/known/timestamppb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle\
+        .Protobuf.WellKnownTypesb\x06proto3",
+];
