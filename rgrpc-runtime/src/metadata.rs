@@ -83,6 +83,7 @@ impl MetadataMap {
     }
 
     /// The headers underneath, protocol headers included (authorization matches them).
+    #[cfg(feature = "authz")]
     pub(crate) fn headers(&self) -> &HeaderMap {
         &self.headers
     }
