@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Interop between rgrpc and gRPC C-core (Python grpcio), both directions, every case of
-# grpc/grpc doc/interop-test-descriptions.md that the clients implement:
+# grpc/grpc doc/interop-test-descriptions.md that the clients implement, over plaintext and
+# over TLS (gRPC's standard test credentials, conformance/testdata/, with
+# --use_test_ca --server_host_override=foo.test.google.fr as interop runners pass them):
 #
 #   rgrpc-client  -> grpcio-server   (target/debug/interop-client, peers/python/interop_server.py)
 #   grpcio-client -> rgrpc-server    (peers/python/interop_client.py, target/debug/interop-server)
 #
-# Prints one `PASS|FAIL <client> -> <server> <case>` line per run (a failure is followed by
-# the client's output, indented), then `N passed, M failed`; exits 1 if anything failed.
+# Prints one `PASS|FAIL <client> -> <server> <case>` line per run (` (tls)` after the case for
+# TLS runs; a failure is followed by the client's output, indented), then `N passed, M
+# failed`; exits 1 if anything failed. TRANSPORTS ("plaintext tls") narrows it.
 # Both servers listen on free loopback ports and are killed on exit; every client run is
 # bounded by CASE_TIMEOUT seconds.
 #
@@ -29,6 +32,8 @@ cancel_after_first_response timeout_on_sleeping_server custom_metadata
 status_code_and_message special_status_message unimplemented_method unimplemented_service
 rpc_soak channel_soak"
 CASES=${CASES:-$ALL_CASES}
+TRANSPORTS=${TRANSPORTS:-plaintext tls}
+TLS_CLIENT_FLAGS="--use_tls=true --use_test_ca=true --server_host_override=foo.test.google.fr"
 
 if [ ! -x "$PYTHON" ]; then
   echo "run-interop: no Python with grpcio at $PYTHON: run \`make venv\` or set PYTHON" >&2
@@ -82,6 +87,18 @@ start_server grpcio-server "$PYTHON" "$PEERS/interop_server.py" --port=0 --host=
   --lifetime=3600
 grpcio_port=$port
 echo "rgrpc-server on 127.0.0.1:$rgrpc_port, grpcio-server on 127.0.0.1:$grpcio_port"
+case " $TRANSPORTS " in
+*" tls "*)
+  start_server rgrpc-server-tls "$BIN_DIR/interop-server" --port=0 --host=127.0.0.1 \
+    --use_tls=true
+  rgrpc_tls_port=$port
+  start_server grpcio-server-tls "$PYTHON" "$PEERS/interop_server.py" --port=0 \
+    --host=127.0.0.1 --lifetime=3600 --use_tls=true
+  grpcio_tls_port=$port
+  echo "over TLS: rgrpc-server on 127.0.0.1:$rgrpc_tls_port, grpcio-server on" \
+    "127.0.0.1:$grpcio_tls_port"
+  ;;
+esac
 
 passed=0
 failed=0
@@ -105,17 +122,30 @@ run_case() {
   fi
 }
 
-for case in $CASES; do
-  run_case rgrpc-client grpcio-server "$case" \
-    "$BIN_DIR/interop-client" --server_host=127.0.0.1 --server_port="$grpcio_port" \
-    --test_case="$case" --use_tls=false
-  run_case grpcio-client rgrpc-server "$case" \
-    "$PYTHON" "$PEERS/interop_client.py" --server_host=127.0.0.1 --server_port="$rgrpc_port" \
-    --test_case="$case" --use_tls=false
+for transport in $TRANSPORTS; do
+  for case in $CASES; do
+    if [ "$transport" = tls ]; then
+      # shellcheck disable=SC2086 # the flags are words
+      run_case rgrpc-client grpcio-server "$case (tls)" \
+        "$BIN_DIR/interop-client" --server_host=127.0.0.1 --server_port="$grpcio_tls_port" \
+        --test_case="$case" $TLS_CLIENT_FLAGS
+      # shellcheck disable=SC2086
+      run_case grpcio-client rgrpc-server "$case (tls)" \
+        "$PYTHON" "$PEERS/interop_client.py" --server_host=127.0.0.1 \
+        --server_port="$rgrpc_tls_port" --test_case="$case" $TLS_CLIENT_FLAGS
+    else
+      run_case rgrpc-client grpcio-server "$case" \
+        "$BIN_DIR/interop-client" --server_host=127.0.0.1 --server_port="$grpcio_port" \
+        --test_case="$case" --use_tls=false
+      run_case grpcio-client rgrpc-server "$case" \
+        "$PYTHON" "$PEERS/interop_client.py" --server_host=127.0.0.1 --server_port="$rgrpc_port" \
+        --test_case="$case" --use_tls=false
+    fi
+  done
 done
 
 if [ $failed -ne 0 ]; then
-  for name in rgrpc-server grpcio-server; do
+  for name in rgrpc-server grpcio-server rgrpc-server-tls grpcio-server-tls; do
     if [ -s "$tmp/$name.err" ]; then
       echo "$name stderr (last 20 lines):"
       tail -n 20 "$tmp/$name.err" | sed 's/^/    /'

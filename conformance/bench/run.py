@@ -11,10 +11,14 @@ Runs on loopback with every server pinned to one core and every load generator t
   3. streaming: server-stream and bidi ping-pong at 64 B, 1 KiB and 64 KiB, rgrpc client to
      rgrpc server against tonic client to tonic server;
   4. memory and allocations: each server's peak RSS under the unary load and its RSS with
-     1,000 idle HTTP/2 connections; heap allocations per unary call, server and client;
+     1,000 idle HTTP/2 connections; heap allocations per unary call, server and client
+     (rgrpc also with one interceptor installed that lets every call through);
   5. observers: rgrpc's server and client with no observer, the no-op observer and the
      OpenTelemetry adapter (RGRPC_BENCH_OBSERVER=none|noop|otel): throughput and
-     allocations per call.
+     allocations per call;
+  6. TLS: unary at concurrency 64 and server streaming at 1 KiB, each stack against itself
+     over plaintext and over TLS (rustls with ring on both; tonic built with `tls-ring`),
+     with gRPC's test certificate.
 
 Settings (environment): BENCH_SECONDS (measured seconds per run, default 5), BENCH_ROUNDS
 (default 3), BENCH_WARMUP (seconds, default 1), BENCH_STREAMS (concurrent streams in
@@ -126,9 +130,11 @@ def build():
 class Server:
     """A bench server pinned to SERVER_CPU; reads its `PORT` and `STATS` lines."""
 
-    def __init__(self, name, binary, count_allocs=False, env=None):
+    def __init__(self, name, binary, count_allocs=False, env=None, extra=()):
         self.name = name
         argv = [binary, "--port", "0"] + (["--count-allocs"] if count_allocs else [])
+        argv += list(extra)
+        self.scheme = "https" if "--tls" in extra else "http"
         note_command(pinned(SERVER_CPU, argv), env)
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(pinned(SERVER_CPU, argv), stdout=subprocess.PIPE,
@@ -220,13 +226,15 @@ def h2load(addr, clients, streams, body_file, seconds=None, warmup=None):
     return float(rate.group(1)), ok
 
 
-def client(binary, addr, mode, concurrency, size, seconds=None, count_allocs=False, env=None):
+def client(binary, addr, mode, concurrency, size, seconds=None, count_allocs=False, env=None,
+           scheme="http", extra=()):
     """Runs a bench client; returns its RESULT fields, or {'error': ...} if it failed."""
     seconds = SECONDS if seconds is None else seconds
-    argv = [binary, "--addr", f"http://{addr}", "--mode", mode, "--concurrency", concurrency,
-            "--size", size, "--duration", seconds, "--warmup", WARMUP]
+    argv = [binary, "--addr", f"{scheme}://{addr}", "--mode", mode, "--concurrency",
+            concurrency, "--size", size, "--duration", seconds, "--warmup", WARMUP]
     if count_allocs:
         argv.append("--count-allocs")
+    argv += list(extra)
     note_command(pinned(LOAD_CPU, argv), env)
     done = subprocess.run(pinned(LOAD_CPU, argv), capture_output=True, text=True,
                           env=dict(os.environ, **(env or {})))
@@ -354,10 +362,11 @@ def memory(binaries, body_file, raw):
     """Section 4: fresh servers; RSS, peak RSS under unary load, idle connections, allocs."""
     results = {}
     idle_binary = OURS_BIN / "bench-idle-connections"
-    for name, binary in binaries:
+    for name, binary, *extra in binaries:
+        extra = extra[0] if extra else ()
         cell = {}
         # Under load, counting allocations; h2load at the heavier setting.
-        server = Server(name, binary, count_allocs=True)
+        server = Server(name, binary, count_allocs=True, extra=extra)
         try:
             time.sleep(0.2)
             cell["rss_start"] = server.vm_kib("VmRSS")
@@ -371,7 +380,7 @@ def memory(binaries, body_file, raw):
         finally:
             server.stop()
         # Idle connections, on another fresh server.
-        server = Server(name, binary)
+        server = Server(name, binary, extra=extra)
         try:
             time.sleep(0.2)
             base = server.vm_kib("VmRSS")
@@ -402,11 +411,10 @@ def memory(binaries, body_file, raw):
 def client_allocations(target, raw):
     """Allocations per call of each client (separate runs: counting costs a little)."""
     results = {}
-    for name, binary in [("rgrpc", OURS_BIN / "bench-client"),
-                         ("tonic", TONIC_BIN / "tonic-bench-client")]:
+    for name, binary, extra in CLIENT_ALLOC_VARIANTS:
         for concurrency in CLIENT_CONCURRENCY:
             res = client(binary, target.addr, "unary", concurrency, UNARY_SIZE,
-                         seconds=min(SECONDS, 2), count_allocs=True)
+                         seconds=min(SECONDS, 2), count_allocs=True, extra=extra)
             results[(name, concurrency)] = res
             raw.append(f"4 | {name} client | unary c={concurrency} | " + describe(res, "call"))
     return results
@@ -460,6 +468,36 @@ def observers(target, body_file, raw):
     return results
 
 
+TLS_LOADS = [("unary", 64, UNARY_SIZE, "call"), ("server-stream", STREAMS, 1024, "msg")]
+
+
+def tls_section(servers, raw):
+    """Section 6: each stack against itself over plaintext and TLS, alternating."""
+    runs = [("rgrpc", "plaintext", OURS_BIN / "bench-client", servers["rgrpc"]),
+            ("rgrpc", "TLS", OURS_BIN / "bench-client", servers["rgrpc TLS"]),
+            ("tonic", "plaintext", TONIC_BIN / "tonic-bench-client", servers["tonic"]),
+            ("tonic", "TLS", TONIC_BIN / "tonic-bench-client", servers["tonic TLS"])]
+    results = {(mode, stack, transport): [] for mode, _, _, _ in TLS_LOADS
+               for stack, transport, _, _ in runs}
+    for r in range(ROUNDS):
+        order = runs[r % len(runs):] + runs[:r % len(runs)]
+        for mode, concurrency, size, op in TLS_LOADS:
+            for stack, transport, binary, server in order:
+                res = client(binary, server.addr, mode, concurrency, size, scheme=server.scheme)
+                results[(mode, stack, transport)].append(res)
+                raw.append(f"6 | round {r + 1} | {mode} c={concurrency} {size} B | {stack} "
+                           f"{transport} | " + describe(res, op))
+                log(f"{stack} {transport} {mode}: {describe(res, op)}")
+    return results
+
+
+CLIENT_ALLOC_VARIANTS = [
+    ("rgrpc", OURS_BIN / "bench-client", ()),
+    ("rgrpc + ready interceptor", OURS_BIN / "bench-client", ("--interceptor",)),
+    ("tonic", TONIC_BIN / "tonic-bench-client", ()),
+]
+
+
 # --- the report ---------------------------------------------------------------------------
 
 
@@ -511,7 +549,7 @@ def failure(runs):
     return None
 
 
-def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, raw):
+def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, s6, raw):
     out = []
     add = out.append
     add("# Benchmarks: rgrpc, tonic and the raw-h2 ceiling\n")
@@ -629,7 +667,7 @@ def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, raw):
         f"each, then nothing) held open to another fresh server by "
         f"`bench-idle-connections`; KiB per connection is the RSS growth over that.\n")
     rows = []
-    for name in ("rgrpc", "tonic", "h2 ceiling"):
+    for name in ("rgrpc", "rgrpc + ready interceptor", "tonic", "h2 ceiling"):
         cell = s4[name]
         rows.append([name, fmt(cell["rss_start"] / 1024), fmt(cell["hwm_load"] / 1024),
                      fmt(cell["rss_idle"] / 1024), fmt(cell["per_conn"]),
@@ -642,7 +680,7 @@ def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, raw):
         "server; includes the request's payload copy, one allocation, that both clients "
         "make):\n")
     rows = []
-    for name in ("rgrpc", "tonic"):
+    for name, _, _ in CLIENT_ALLOC_VARIANTS:
         row = [name]
         for c in CLIENT_CONCURRENCY:
             res = s4_clients[(name, c)]
@@ -678,6 +716,35 @@ def report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, raw):
                          fmt(cell["allocs"][0], 2) if cell["allocs"] else ""])
     add(table(["side", "observer", "calls/s", "vs none", "allocations per call (median)",
                "allocations per call (round 1)"], rows) + "\n")
+
+    add("## 6. TLS\n")
+    add("Each stack against itself (rgrpc client → rgrpc server, tonic client → tonic "
+        "server) over plaintext and over TLS: rustls 0.23 with the ring provider on both "
+        "(tonic built with its `tls-ring` feature), gRPC's test certificate "
+        "(`conformance/testdata/server1.pem`, ECDSA P-256), the name verified as "
+        "`foo.test.google.fr`. One connection, so the handshake happens once per run. "
+        f"Unary: {UNARY_SIZE} B payloads at concurrency 64; server streaming: 1 KiB messages "
+        f"on {STREAMS} concurrent streams.\n")
+    rows = []
+    for mode, concurrency, size, op in TLS_LOADS:
+        key = "calls_per_sec" if op == "call" else "msgs_per_sec"
+        cells = {}
+        row = [f"{mode} c={concurrency}, {size:,} B"]
+        for stack in ("rgrpc", "tonic"):
+            for transport in ("plaintext", "TLS"):
+                runs = s6[(mode, stack, transport)]
+                err = failure(runs)
+                cells[(stack, transport)] = None if err else pick(runs, key)
+                row.append(f"failed: {err}" if err else
+                           fmt_int(cells[(stack, transport)])
+                           + spread([r[key] for r in runs]))
+        row += [ratio(cells[("rgrpc", "TLS")], cells[("tonic", "TLS")]),
+                ratio(cells[("rgrpc", "TLS")], cells[("rgrpc", "plaintext")]),
+                ratio(cells[("tonic", "TLS")], cells[("tonic", "plaintext")])]
+        rows.append(row)
+    add(table(["load (per second)", "rgrpc plaintext", "rgrpc TLS", "tonic plaintext",
+               "tonic TLS", "rgrpc / tonic over TLS", "rgrpc TLS / plaintext",
+               "tonic TLS / plaintext"], rows) + "\n")
 
     add("## Commands\n")
     add("Exactly what ran (`<port>` is the port the server printed):\n")
@@ -720,11 +787,25 @@ def main():
     finally:
         for server in servers:
             server.stop()
+    log("6. TLS")
+    tls_servers = {}
+    try:
+        tls_servers["rgrpc TLS"] = Server("rgrpc TLS", OURS_BIN / "bench-server", extra=["--tls"])
+        tls_servers["tonic TLS"] = Server("tonic TLS", TONIC_BIN / "tonic-bench-server",
+                                          extra=["--tls"])
+        tls_servers["rgrpc"] = Server("rgrpc", OURS_BIN / "bench-server")
+        tls_servers["tonic"] = Server("tonic", TONIC_BIN / "tonic-bench-server")
+        s6 = tls_section(tls_servers, raw)
+    finally:
+        for server in tls_servers.values():
+            server.stop()
     log("4. memory and server allocations")
-    s4 = memory(server_binaries, body_file, raw)
+    s4 = memory(server_binaries + [("rgrpc + ready interceptor", OURS_BIN / "bench-server",
+                                    ["--interceptor"])], body_file, raw)
     finished = datetime.datetime.now(datetime.timezone.utc)
     loads = (load_start, open("/proc/loadavg").read().split()[0])
-    OUT.write_text(report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, raw))
+    OUT.write_text(report(info, started, finished, loads, s1, s2, s3, s4, s4_clients, s5, s6,
+                          raw))
     shutil.rmtree(workdir, ignore_errors=True)
     log(f"wrote {OUT}")
 

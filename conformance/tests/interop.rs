@@ -15,7 +15,7 @@ mod peer;
 
 use peer::PythonServer;
 use rgrpc_conformance::interop::client::{self, Config, TestCase};
-use rgrpc_conformance::interop::server;
+use rgrpc_conformance::interop::{server, tls};
 use rgrpc_runtime::Server;
 use tokio::process::Command;
 use tokio::sync::oneshot;
@@ -61,7 +61,16 @@ impl RgrpcServer {
 
 /// Runs `cases` against `port` and returns the failures, one line each.
 async fn run_cases(port: u16, cases: &[TestCase]) -> Vec<String> {
-    let config = Config::new("127.0.0.1", port);
+    run_cases_with(Config::new("127.0.0.1", port), cases).await
+}
+
+/// TLS as interop runners configure it: gRPC's test CA, `foo.test.google.fr` verified.
+fn tls_config(port: u16) -> Config {
+    let tls = tls::client_config(true, None, Some(tls::TEST_HOST_OVERRIDE)).expect("test CA");
+    Config::new("127.0.0.1", port).with_tls(tls)
+}
+
+async fn run_cases_with(config: Config, cases: &[TestCase]) -> Vec<String> {
     let mut failures = Vec::new();
     for &case in cases {
         if let Err(failure) = client::run(case, &config).await {
@@ -79,6 +88,24 @@ async fn every_case_against_our_server() {
         assert!(
             failures.is_empty(),
             "failed cases:\n{}",
+            failures.join("\n")
+        );
+        server.stop().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_case_against_our_server_over_tls() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let builder = server::register(Server::builder())
+            .tls(tls::server_config(None, None).expect("test credentials"));
+        let server = RgrpcServer::start(builder).await;
+        let failures = run_cases_with(tls_config(server.addr.port()), TestCase::ALL).await;
+        assert!(
+            failures.is_empty(),
+            "failed cases over TLS:\n{}",
             failures.join("\n")
         );
         server.stop().await;
@@ -135,16 +162,59 @@ async fn rgrpc_client_against_grpcio_server() {
     .expect("test timed out");
 }
 
+/// Our client → grpcio's server over TLS (gRPC's test credentials), every case.
+#[tokio::test(flavor = "multi_thread")]
+async fn rgrpc_client_against_grpcio_server_over_tls() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let server = PythonServer::start(
+            "interop_server.py",
+            &["--port=0", "--lifetime=300", "--use_tls=true"],
+        )
+        .await;
+        let failures = run_cases_with(tls_config(server.port), TestCase::ALL).await;
+        server.stop().await;
+        assert!(
+            failures.is_empty(),
+            "failed cases against grpcio over TLS:\n{}",
+            failures.join("\n")
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
 /// grpcio's client → our server, every case in one client process.
 #[tokio::test(flavor = "multi_thread")]
 async fn grpcio_client_against_rgrpc_server() {
+    grpcio_client_run(false).await;
+}
+
+/// grpcio's client → our server over TLS (`--use_tls --use_test_ca
+/// --server_host_override=foo.test.google.fr`), every case.
+#[tokio::test(flavor = "multi_thread")]
+async fn grpcio_client_against_rgrpc_server_over_tls() {
+    grpcio_client_run(true).await;
+}
+
+async fn grpcio_client_run(use_tls: bool) {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let server = RgrpcServer::start(server::register(Server::builder())).await;
+        let mut builder = server::register(Server::builder());
+        let mut tls_flags: Vec<String> = Vec::new();
+        if use_tls {
+            builder = builder.tls(tls::server_config(None, None).expect("test credentials"));
+            tls_flags = vec![
+                "--use_tls=true".into(),
+                "--use_test_ca=true".into(),
+                format!("--server_host_override={}", tls::TEST_HOST_OVERRIDE),
+            ];
+        }
+        let server = RgrpcServer::start(builder).await;
         let output = Command::new(peer::python())
             .arg(peer::script("interop_client.py"))
             .arg("--server_host=127.0.0.1")
             .arg(format!("--server_port={}", server.addr.port()))
             .arg("--test_case=all")
+            .args(&tls_flags)
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output()
@@ -184,12 +254,33 @@ async fn run_binary(name: &str, args: &[&str]) -> (std::process::ExitStatus, Str
     )
 }
 
-/// Refusals the binaries must make clearly: TLS, unknown flags and cases.
+/// Refusals the binaries must make clearly: TLS without roots or with missing files,
+/// unknown flags and cases.
 #[tokio::test]
 async fn binaries_refuse_what_they_cannot_do() {
-    let (status, stderr) = run_binary("interop-server", &["--port=0", "--use_tls=true"]).await;
+    let (status, stderr) = run_binary(
+        "interop-server",
+        &[
+            "--port=0",
+            "--use_tls=true",
+            "--tls_cert_file=/nonexistent.pem",
+        ],
+    )
+    .await;
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("TLS not supported yet"), "{stderr}");
+    assert!(stderr.contains("go together"), "{stderr}");
+    let (status, stderr) = run_binary(
+        "interop-server",
+        &[
+            "--port=0",
+            "--use_tls=true",
+            "--tls_cert_file=/nonexistent.pem",
+            "--tls_key_file=/nonexistent.key",
+        ],
+    )
+    .await;
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent.pem"), "{stderr}");
 
     let (status, stderr) = run_binary(
         "interop-client",
@@ -197,7 +288,7 @@ async fn binaries_refuse_what_they_cannot_do() {
     )
     .await;
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("TLS not supported yet"), "{stderr}");
+    assert!(stderr.contains("needs --ca_file"), "{stderr}");
 
     let (status, stderr) = run_binary(
         "interop-client",

@@ -9,7 +9,7 @@
 //! | [`CLIENT_STREAM_WINDOW`] / [`CLIENT_CONNECTION_WINDOW`] | 2 MiB / 5 MiB | hyper's client (which tonic uses) |
 //! | [`MAX_FRAME_SIZE`] | 64 KiB | measured: ~1.4x streaming throughput over HTTP/2's 16 KiB |
 //! | [`SHUTDOWN_GRACE`] | 10 s | grpc-go's examples, Kubernetes' 30 s termination budget |
-//! | [`HANDSHAKE_TIMEOUT`] | 20 s | gRPC `connection-backoff.md`'s minimum connect timeout |
+//! | [`HANDSHAKE_TIMEOUT`] | 20 s | gRPC `connection-backoff.md`'s minimum connect timeout; also bounds a client's TCP connect + TLS handshake when no connect timeout is set |
 //! | [`WRITE_GATHER`] / [`WRITE_DIRECT`] | 32 KiB / 16 KiB | grpc-go's 32 KiB write buffer; measured |
 //! | [`SEND_BUFFER`] | 32 KiB | grpc-go's write buffer; bounds what a slow reader lets pile up |
 //! | [`IN_PROCESS_BUFFER`] | 256 KiB | room for a whole 64 KiB frame plus headers per write |
@@ -53,8 +53,10 @@ pub const MAX_FRAME_SIZE: u32 = 64 * 1024;
 /// How long a graceful shutdown lets in-flight calls finish before stopping them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// How long a new server connection may take to complete the HTTP/2 handshake, so idle
-/// half-open connections cannot pile up.
+/// How long a new server connection may take to complete its handshakes (TLS, if served,
+/// and HTTP/2 together), so idle half-open connections cannot pile up. A client dialling TLS
+/// without a connect timeout of its own is bounded by it too: a server that accepts but
+/// never answers the ClientHello must not hang the call.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Up to this much of a connection's small writes is gathered into one syscall; also what a

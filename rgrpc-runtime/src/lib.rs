@@ -13,6 +13,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[cfg(feature = "authz")]
+pub mod authz;
 pub mod cancel;
 pub mod client;
 pub mod codec;
@@ -24,6 +26,7 @@ mod error;
 pub mod fuzzing;
 #[cfg(feature = "health")]
 pub mod health;
+mod intercept;
 pub mod metadata;
 mod method;
 pub mod observe;
@@ -42,6 +45,7 @@ pub use cancel::Cancellation;
 pub use client::{Channel, ChannelBuilder, ClientStreamingCall, RequestSender};
 pub use codec::CompressionEncoding;
 pub use error::Error;
+pub use intercept::{BoxFuture, CallOutcome, Intercepted};
 pub use metadata::MetadataMap;
 pub use method::{Method, MethodKind};
 pub use request::{IntoRequest, Request};
@@ -49,4 +53,7 @@ pub use response::Response;
 pub use server::{ResponseSender, Server, ServerBuilder};
 pub use status::{Code, Status};
 pub use streaming::Streaming;
+/// TLS and mTLS settings (features `tls`, `tls-aws-lc`, `tls-native-roots`, `tls-webpki-roots`).
+#[cfg(feature = "_tls")]
+pub use transport::tls;
 pub use transport::{in_process, Peer, TransportKind};

@@ -39,6 +39,12 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidMetadata(&'static str);
 
+impl InvalidMetadata {
+    pub(crate) fn new(why: &'static str) -> InvalidMetadata {
+        InvalidMetadata(why)
+    }
+}
+
 impl fmt::Display for InvalidMetadata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
@@ -76,9 +82,34 @@ impl MetadataMap {
         MetadataMap { headers }
     }
 
+    /// The headers underneath, protocol headers included (authorization matches them).
+    #[cfg(feature = "authz")]
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
     /// Gives back the headers it wraps, untouched.
     pub(crate) fn into_headers(self) -> HeaderMap {
         self.headers
+    }
+
+    /// Appends a prepared entry: no parsing, and a shared value is not copied.
+    pub(crate) fn append_value(&mut self, key: HeaderName, value: HeaderValue) {
+        self.headers.append(key, value);
+    }
+
+    /// Moves every entry of `other` into this map, after the entries already here.
+    pub fn extend(&mut self, other: MetadataMap) {
+        let mut last = None;
+        for (key, value) in other.headers {
+            // `HeaderMap`'s iterator names a key once, before all of its values.
+            if let Some(key) = key {
+                last = Some(key);
+            }
+            if let Some(key) = &last {
+                self.headers.append(key.clone(), value);
+            }
+        }
     }
 
     /// Sets an ASCII value, replacing any previous values for `key`.

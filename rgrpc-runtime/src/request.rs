@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cancel::Cancellation;
+use crate::client::{CallCredentials, CallExtras};
 use crate::codec::CompressionEncoding;
 use crate::metadata::MetadataMap;
 use crate::transport::Peer;
@@ -41,6 +42,8 @@ pub struct Request<T> {
     /// Server: the connection's other end.
     peer: Option<Arc<Peer>>,
     extensions: http::Extensions,
+    /// Client: credentials for this call only, after the channel's.
+    credentials: Option<Arc<dyn CallCredentials>>,
 }
 
 /// A request taken apart for sending.
@@ -49,6 +52,8 @@ pub(crate) struct Parts<T> {
     pub(crate) metadata: MetadataMap,
     pub(crate) deadline: Option<Instant>,
     pub(crate) compression: Option<Option<CompressionEncoding>>,
+    /// For interceptors and credentials.
+    pub(crate) extras: CallExtras,
 }
 
 impl<T> Request<T> {
@@ -63,6 +68,7 @@ impl<T> Request<T> {
             compressed: false,
             peer: None,
             extensions: http::Extensions::new(),
+            credentials: None,
         }
     }
 
@@ -83,6 +89,7 @@ impl<T> Request<T> {
             compressed,
             peer: context.peer,
             extensions: context.extensions,
+            credentials: None,
         }
     }
 
@@ -195,6 +202,7 @@ impl<T> Request<T> {
             compressed: self.compressed,
             peer: self.peer,
             extensions: self.extensions,
+            credentials: self.credentials,
         }
     }
 
@@ -204,7 +212,24 @@ impl<T> Request<T> {
             metadata: self.metadata,
             deadline: self.deadline,
             compression: self.compression,
+            extras: CallExtras {
+                extensions: self.extensions,
+                credentials: self.credentials,
+            },
         }
+    }
+
+    /// Client: sends this call with `credentials` too (after the channel's; see
+    /// [`crate::client::CallCredentials`]). Refused over plaintext TCP unless the channel
+    /// allows it.
+    pub fn with_credentials(mut self, credentials: impl CallCredentials) -> Request<T> {
+        self.credentials = Some(Arc::new(credentials));
+        self
+    }
+
+    /// Client: sets or clears this call's own credentials, shared.
+    pub fn set_credentials(&mut self, credentials: Option<Arc<dyn CallCredentials>>) {
+        self.credentials = credentials;
     }
 }
 

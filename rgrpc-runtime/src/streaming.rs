@@ -11,6 +11,7 @@ use h2::RecvStream;
 use tokio::time::Instant;
 
 use crate::client::response::{Encoding, Head, ResponseEnd};
+use crate::client::ClientWatch;
 use crate::codec::compression::{self, CompressionEncoding};
 use crate::codec::framing::{FrameDecoder, RawMessage};
 use crate::codec::Codec;
@@ -144,10 +145,11 @@ impl Inbound {
         deadline: Option<Instant>,
         observed: Option<Observed>,
         end: EndGuard,
+        watch: Option<ClientWatch>,
     ) -> Inbound {
         Inbound {
             state: State::Head,
-            client: Some(ResponseEnd::new(response, deadline)),
+            client: Some(ResponseEnd::new(response, deadline, watch)),
             decoder: FrameDecoder::new(max_len),
             max_len,
             encoding: Ok(None),
@@ -183,6 +185,9 @@ impl Inbound {
     /// h2 handles (which resets the stream if it is still open). Messages still buffered are
     /// dropped: nothing is handed out after a terminal error.
     pub(crate) fn fail(&mut self, status: &Status) {
+        if let Some(client) = &mut self.client {
+            client.note(Err(status));
+        }
         self.state = State::Failed(status.clone());
         self.decoder.clear();
         let _ = self.held.set(0);

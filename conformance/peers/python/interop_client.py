@@ -2,6 +2,8 @@
 """The gRPC interop test client on gRPC C-core (grpcio).
 
     interop_client.py --server_host=H --server_port=N --test_case=NAME [--use_tls=false]
+                      [--use_test_ca=false] [--ca_file=F] [--server_host_override=NAME]
+                      [--access_token=TOKEN]
                       [--soak_iterations=10] [--soak_max_failures=0]
                       [--soak_per_iteration_max_acceptable_latency_ms=1000]
                       [--soak_overall_timeout_seconds=10] [--soak_min_time_ms_between_rpcs=0]
@@ -159,8 +161,22 @@ class Client(object):
             self.target = "[%s]:%d" % (opts.server_host, opts.server_port)
 
     def channel(self, raw=False):
-        options = common.RAW_MESSAGE_OPTIONS if raw else []
-        return self.grpc.insecure_channel(self.target, options=options)
+        options = list(common.RAW_MESSAGE_OPTIONS) if raw else []
+        if not self.opts.use_tls:
+            return self.grpc.insecure_channel(self.target, options=options)
+        ca_file = self.opts.ca_file or (common.testdata("ca.pem") if self.opts.use_test_ca else None)
+        roots = None
+        if ca_file:
+            with open(ca_file, "rb") as f:
+                roots = f.read()
+        if self.opts.server_host_override:
+            options.append(("grpc.ssl_target_name_override", self.opts.server_host_override))
+        credentials = self.grpc.ssl_channel_credentials(root_certificates=roots)
+        if self.opts.access_token:
+            credentials = self.grpc.composite_channel_credentials(
+                credentials, self.grpc.access_token_call_credentials(self.opts.access_token)
+            )
+        return self.grpc.secure_channel(self.target, credentials, options=options)
 
     def run(self, case):
         with self.channel() as channel:
@@ -686,9 +702,13 @@ def main():
     parser.add_argument("--server_host", default="localhost")
     parser.add_argument("--server_port", type=int, required=True)
     parser.add_argument("--test_case", default="large_unary", choices=CASES + ("all",))
-    common.add_bool_flag(parser, "use_tls", "TLS (not supported by this client)")
-    parser.add_argument("--server_host_override", default="", help="TLS only; ignored")
-    common.add_bool_flag(parser, "use_test_ca", "TLS only; ignored")
+    common.add_bool_flag(parser, "use_tls", "connect with TLS")
+    parser.add_argument("--server_host_override", default="", help="the name to verify (TLS)")
+    common.add_bool_flag(parser, "use_test_ca", "trust gRPC's test CA (TLS)")
+    parser.add_argument("--ca_file", default="", help="trust this CA file (TLS)")
+    parser.add_argument(
+        "--access_token", default="", help="send this bearer token with every call (TLS)"
+    )
     parser.add_argument("--soak_iterations", type=int, default=10)
     parser.add_argument("--soak_max_failures", type=int, default=0)
     parser.add_argument("--soak_per_iteration_max_acceptable_latency_ms", type=int, default=1000)
@@ -697,8 +717,6 @@ def main():
     parser.add_argument("--soak_request_size", type=int, default=common.LARGE_REQUEST_SIZE)
     parser.add_argument("--soak_response_size", type=int, default=common.LARGE_RESPONSE_SIZE)
     opts = parser.parse_args()
-    if opts.use_tls:
-        parser.error("--use_tls=true is not supported (plaintext only)")
 
     sys.stdout.reconfigure(encoding="utf-8")
     sys.stderr.reconfigure(encoding="utf-8")

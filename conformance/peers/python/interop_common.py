@@ -3,6 +3,7 @@
 told apart from uncompressed ones."""
 
 import argparse
+import os
 import gzip
 
 REQUEST_SIZES = (27182, 8, 1828, 45904)
@@ -67,3 +68,9 @@ def add_bool_flag(parser, name, help_text):
     parser.add_argument(
         "--" + name, type=parse_bool, nargs="?", const=True, default=False, help=help_text
     )
+
+
+def testdata(name):
+    """A file of gRPC's standard interop test credentials in conformance/testdata/."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(here, "..", "..", "testdata", name)

@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """The gRPC interop test server on gRPC C-core (grpcio): grpc.testing.TestService.
 
-    interop_server.py --port=N [--use_tls=false] [--host=127.0.0.1] [--lifetime=SECONDS]
+    interop_server.py --port=N [--use_tls=false [--tls_cert_file=F --tls_key_file=F]]
+                      [--host=127.0.0.1] [--lifetime=SECONDS]
+
+With --use_tls the server presents gRPC's standard test certificate (server1.pem, from
+conformance/testdata/) unless --tls_cert_file/--tls_key_file name others. With
+--require_bearer=TOKEN (an rgrpc addition, for per-call credentials tests) every call must
+carry `authorization: Bearer TOKEN`, else it fails UNAUTHENTICATED before its handler runs.
 
 Implements every server feature of grpc/grpc doc/interop-test-descriptions.md ("Server"):
 EmptyCall, UnaryCall (payload size and type, Echo Status, Echo Metadata, CompressedRequest,
@@ -225,27 +231,56 @@ def watch_stdin(stop):
     threading.Thread(target=run, daemon=True).start()
 
 
+def bearer_interceptor(grpc, token):
+    """Refuses calls without `authorization: Bearer <token>` (UNAUTHENTICATED)."""
+    expected = "Bearer " + token
+
+    def refuse(request, context):
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+
+    class Bearer(grpc.ServerInterceptor):
+        def intercept_service(self, continuation, handler_call_details):
+            metadata = dict(handler_call_details.invocation_metadata)
+            if metadata.get("authorization") == expected:
+                return continuation(handler_call_details)
+            return grpc.unary_unary_rpc_method_handler(refuse)
+
+    return Bearer()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
-    common.add_bool_flag(parser, "use_tls", "TLS (not supported by this server)")
+    common.add_bool_flag(parser, "use_tls", "serve TLS")
+    parser.add_argument("--tls_cert_file", default=common.testdata("server1.pem"))
+    parser.add_argument("--tls_key_file", default=common.testdata("server1.key"))
+    parser.add_argument("--require_bearer", default="", help="token every call must carry")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
         "--lifetime", type=float, default=600.0, help="seconds before the server stops itself"
     )
     opts = parser.parse_args()
-    if opts.use_tls:
-        raise SystemExit("interop_server.py: --use_tls=true is not supported (plaintext only)")
 
     import grpc
 
     with tempfile.TemporaryDirectory(prefix="rgrpc-py-interop-") as stub_dir:
         pb = stubs.load_grpc_testing(stub_dir)
+        interceptors = []
+        if opts.require_bearer:
+            interceptors.append(bearer_interceptor(grpc, opts.require_bearer))
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=16), options=common.RAW_MESSAGE_OPTIONS
+            futures.ThreadPoolExecutor(max_workers=16),
+            options=common.RAW_MESSAGE_OPTIONS,
+            interceptors=interceptors,
         )
         server.add_generic_rpc_handlers((test_service_handler(grpc, pb, Servicer(grpc, pb)),))
-        port = server.add_insecure_port("%s:%d" % (opts.host, opts.port))
+        address = "%s:%d" % (opts.host, opts.port)
+        if opts.use_tls:
+            with open(opts.tls_key_file, "rb") as key, open(opts.tls_cert_file, "rb") as cert:
+                credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
+            port = server.add_secure_port(address, credentials)
+        else:
+            port = server.add_insecure_port(address)
         if port == 0:
             raise SystemExit("could not bind %s:%d" % (opts.host, opts.port))
         server.start()

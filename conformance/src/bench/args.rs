@@ -14,10 +14,16 @@ pub struct ServerArgs {
     pub threads: usize,
     /// `--count-allocs`: count heap allocations (reported on SIGUSR1).
     pub count_allocs: bool,
+    /// `--tls`: serve TLS with gRPC's test certificate (`server1.pem`).
+    pub tls: bool,
+    /// `--interceptor`: install one interceptor that lets every call through at once
+    /// (rgrpc only: what a ready interceptor costs).
+    pub interceptor: bool,
 }
 
 /// Usage of the servers.
-pub const SERVER_USAGE: &str = "usage: SERVER --port N [--threads T] [--count-allocs]\n\
+pub const SERVER_USAGE: &str = "usage: SERVER --port N [--threads T] [--count-allocs] [--tls] \
+    [--interceptor]\n\
     Serves on 127.0.0.1:N (0 = any free port; the first line printed is `PORT n`).\n\
     On SIGUSR1 prints `STATS calls=.. allocations=.. alloc_bytes=..`; exits on SIGINT/SIGTERM.";
 
@@ -28,6 +34,8 @@ impl ServerArgs {
             port: 0,
             threads: 1,
             count_allocs: false,
+            tls: false,
+            interceptor: false,
         };
         let mut port = None;
         let mut args = args.into_iter();
@@ -36,6 +44,8 @@ impl ServerArgs {
                 "--port" => port = Some(value(&flag, args.next())?),
                 "--threads" => parsed.threads = positive(&flag, args.next())?,
                 "--count-allocs" => parsed.count_allocs = true,
+                "--tls" => parsed.tls = true,
+                "--interceptor" => parsed.interceptor = true,
                 "-h" | "--help" => return Err(SERVER_USAGE.into()),
                 _ => return Err(format!("unknown flag {flag:?}\n{SERVER_USAGE}")),
             }
@@ -116,13 +126,17 @@ pub struct ClientArgs {
     pub stream_count: u32,
     /// `--count-allocs`: count heap allocations and report them per call or message.
     pub count_allocs: bool,
+    /// `--interceptor`: install one interceptor that lets every call through at once
+    /// (rgrpc only). An `https://` address means TLS, trusting gRPC's test CA and
+    /// verifying `foo.test.google.fr`.
+    pub interceptor: bool,
 }
 
 /// Usage of the clients.
-pub const CLIENT_USAGE: &str = "usage: CLIENT --addr http://127.0.0.1:N \
+pub const CLIENT_USAGE: &str = "usage: CLIENT --addr http[s]://127.0.0.1:N \
     [--mode unary|server-stream|client-stream|bidi] [--concurrency C] [--duration S] \
     [--warmup S] [--size B] [--connections K] [--threads T] [--stream-count N] \
-    [--count-allocs]\n\
+    [--count-allocs] [--interceptor]\n\
     Prints a summary and one `RESULT key=value ...` line.";
 
 impl ClientArgs {
@@ -139,6 +153,7 @@ impl ClientArgs {
             threads: 1,
             stream_count: 0,
             count_allocs: false,
+            interceptor: false,
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -153,6 +168,7 @@ impl ClientArgs {
                 "--threads" => parsed.threads = positive(&flag, args.next())?,
                 "--stream-count" => parsed.stream_count = positive(&flag, args.next())?,
                 "--count-allocs" => parsed.count_allocs = true,
+                "--interceptor" => parsed.interceptor = true,
                 "-h" | "--help" => return Err(CLIENT_USAGE.into()),
                 _ => return Err(format!("unknown flag {flag:?}\n{CLIENT_USAGE}")),
             }
@@ -219,9 +235,13 @@ mod tests {
             ServerArgs {
                 port: 0,
                 threads: 2,
-                count_allocs: true
+                count_allocs: true,
+                tls: false,
+                interceptor: false,
             }
         );
+        let parsed = ServerArgs::parse(args("--port 0 --tls --interceptor")).unwrap();
+        assert!(parsed.tls && parsed.interceptor);
         assert!(ServerArgs::parse(args("--threads 2")).is_err());
         assert!(ServerArgs::parse(args("--port 1 --threads 0")).is_err());
         assert!(ServerArgs::parse(args("--port 1 --bogus")).is_err());
@@ -247,6 +267,12 @@ mod tests {
         assert_eq!(parsed.threads, 2);
         assert_eq!(parsed.stream_count, 64);
         assert!(parsed.count_allocs);
+        assert!(!parsed.interceptor);
+        assert!(
+            ClientArgs::parse(args("--addr a --interceptor"))
+                .unwrap()
+                .interceptor
+        );
     }
 
     #[test]

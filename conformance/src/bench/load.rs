@@ -143,13 +143,13 @@ pub struct Report {
     pub errors: u64,
 }
 
-/// Runs a client binary: parses the flags, connects with `connect` (given `--addr`, once per
-/// `--connections`), drives the load, and prints the report. `stack` names the gRPC stack
+/// Runs a client binary: parses the flags, connects with `connect` (given the flags, once
+/// per `--connections`), drives the load, and prints the report. `stack` names the gRPC stack
 /// in the output (`rgrpc`, `tonic`).
 pub fn main<C, F, Fut>(stack: &str, connect: F) -> ExitCode
 where
     C: BenchConn,
-    F: Fn(String) -> Fut,
+    F: Fn(ClientArgs) -> Fut,
     Fut: Future<Output = Result<C, String>>,
 {
     let args = match ClientArgs::parse(std::env::args().skip(1)) {
@@ -169,7 +169,7 @@ where
     let report = runtime.block_on(async {
         let mut connections = Vec::with_capacity(args.connections);
         for _ in 0..args.connections {
-            connections.push(connect(args.addr.clone()).await?);
+            connections.push(connect(args.clone()).await?);
         }
         run(&args, connections).await
     });

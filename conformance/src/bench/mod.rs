@@ -10,6 +10,7 @@
 #[allow(unsafe_code)]
 pub mod alloc;
 pub mod args;
+pub mod creds;
 pub mod histogram;
 pub mod load;
 pub mod procfs;

@@ -10,11 +10,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use rgrpc_conformance::bench::alloc::CountingAlloc;
+use rgrpc_conformance::bench::creds;
 use rgrpc_conformance::bench::load::{self, BenchConn, Meter};
 use rgrpc_conformance::bench_observer::Choice;
 use rgrpc_conformance::gen::bench::{Payload, StreamRequest};
 use rgrpc_conformance::gen::bench_rgrpc::BenchClient;
-use rgrpc_runtime::Channel;
+use rgrpc_runtime::client::{ClientCallHead, ClientInterceptor};
+use rgrpc_runtime::tls::{ClientTlsConfig, TrustRoots};
+use rgrpc_runtime::{Channel, Intercepted};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -110,6 +113,15 @@ impl BenchConn for Conn {
     }
 }
 
+/// Lets every call through at once: what a ready interceptor costs.
+struct PassThrough;
+
+impl ClientInterceptor for PassThrough {
+    fn on_call(&self, call: ClientCallHead) -> Intercepted<ClientCallHead> {
+        Intercepted::proceed(call)
+    }
+}
+
 fn main() -> ExitCode {
     let observer = match Choice::from_env() {
         Ok(observer) => observer,
@@ -118,12 +130,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    load::main("rgrpc", |addr| async move {
-        let channel = observer
-            .channel(Channel::builder(&addr))
-            .connect()
-            .await
-            .map_err(|s| s.to_string())?;
+    load::main("rgrpc", |args| async move {
+        let mut builder = observer.channel(Channel::builder(&args.addr));
+        if args.addr.starts_with("https://") {
+            let roots = TrustRoots::from_pem(creds::CA).map_err(|e| e.to_string())?;
+            let tls = ClientTlsConfig::new()
+                .trust_roots(roots)
+                .server_name(creds::SERVER_NAME);
+            builder = builder.tls(tls);
+        }
+        if args.interceptor {
+            builder = builder.interceptor(PassThrough);
+        }
+        let channel = builder.connect().await.map_err(|s| s.to_string())?;
         Ok(Conn(BenchClient::new(channel)))
     })
 }

@@ -8,12 +8,15 @@
 use std::process::ExitCode;
 
 use rgrpc_conformance::bench::alloc::CountingAlloc;
+use rgrpc_conformance::bench::creds;
 use rgrpc_conformance::bench::server::{self, count_call};
 use rgrpc_conformance::bench_observer::Choice;
 use rgrpc_conformance::gen::bench::{Payload, StreamRequest};
 use rgrpc_conformance::gen::bench_rgrpc::{Bench, BenchServer};
 use rgrpc_examples::{Greeter, GreeterServer, HelloReply, HelloRequest, MyGreeter};
-use rgrpc_runtime::{Request, Response, ResponseSender, Server, Status, Streaming};
+use rgrpc_runtime::server::{ServerCallHead, ServerInterceptor};
+use rgrpc_runtime::tls::{Identity, ServerTlsConfig};
+use rgrpc_runtime::{Intercepted, Request, Response, ResponseSender, Server, Status, Streaming};
 
 /// `RGRPC_BENCH_STANDARD_SERVICES=1` also serves health and reflection (off by default, so
 /// the benchmark serves what tonic's server does).
@@ -84,6 +87,15 @@ impl Greeter for CountingGreeter {
     }
 }
 
+/// Lets every call through at once: what a ready interceptor costs.
+struct PassThrough;
+
+impl ServerInterceptor for PassThrough {
+    fn on_call(&self, call: ServerCallHead) -> Intercepted<ServerCallHead> {
+        Intercepted::proceed(call)
+    }
+}
+
 fn main() -> ExitCode {
     let args = server::args_or_exit();
     let observer = match Choice::from_env() {
@@ -102,6 +114,13 @@ fn main() -> ExitCode {
             if standard {
                 let (_health, service) = rgrpc_runtime::health::service();
                 builder = builder.add_service(service).add_reflection();
+            }
+            if args.tls {
+                let identity = Identity::from_pem(creds::SERVER_CERT, creds::SERVER_KEY)?;
+                builder = builder.tls(ServerTlsConfig::new(identity));
+            }
+            if args.interceptor {
+                builder = builder.interceptor(PassThrough);
             }
             let server = observer
                 .server(builder)

@@ -8,11 +8,13 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use rgrpc_conformance::interop;
 use rgrpc_conformance::interop::client::{self, Config, SoakConfig, TestCase};
 use rgrpc_conformance::interop::flags::{FlagError, Flags};
 
 const USAGE: &str = "usage: interop-client --server_port=N [--server_host=localhost] \
-[--test_case=large_unary|all|…] [--use_tls=false] [--soak_iterations=10] \
+[--test_case=large_unary|all|…] [--use_tls=false] [--use_test_ca=false] [--ca_file=F] \
+[--server_host_override=NAME] [--soak_iterations=10] \
 [--soak_max_failures=0] [--soak_per_iteration_max_acceptable_latency_ms=1000] \
 [--soak_overall_timeout_seconds=10] [--soak_min_time_ms_between_rpcs=0] \
 [--soak_request_size=271828] [--soak_response_size=314159]";
@@ -22,10 +24,9 @@ const FLAGS: &[&str] = &[
     "server_port",
     "test_case",
     "use_tls",
-    // Only meaningful with TLS, which is refused; accepted so common runner command lines
-    // work unchanged.
-    "server_host_override",
     "use_test_ca",
+    "ca_file",
+    "server_host_override",
     "soak_iterations",
     "soak_max_failures",
     "soak_per_iteration_max_acceptable_latency_ms",
@@ -73,11 +74,17 @@ async fn main() -> ExitCode {
 
 fn parse(args: impl Iterator<Item = String>) -> Result<(Config, Vec<TestCase>), FlagError> {
     let flags = Flags::parse(args, FLAGS)?;
-    if flags.bool_or("use_tls", false)? {
-        return Err(FlagError::Invalid(
-            "--use_tls=true: TLS not supported yet (rgrpc has no TLS)".into(),
-        ));
-    }
+    let tls = if flags.bool_or("use_tls", false)? {
+        let config = interop::tls::client_config(
+            flags.bool_or("use_test_ca", false)?,
+            flags.get("ca_file"),
+            flags.get("server_host_override"),
+        )
+        .map_err(|e| FlagError::Invalid(format!("--use_tls: {e}")))?;
+        Some(config)
+    } else {
+        None
+    };
     let server_port: u16 = flags
         .get("server_port")
         .ok_or_else(|| FlagError::Invalid("--server_port is required".into()))?
@@ -122,6 +129,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<(Config, Vec<TestCase>), 
         server_host: flags.get("server_host").unwrap_or("localhost").to_owned(),
         server_port,
         soak,
+        tls,
     };
     Ok((config, cases))
 }

@@ -1,4 +1,5 @@
-//! `interop-server --port=N [--use_tls=false] [--host=ADDR]`: the gRPC interop test server
+//! `interop-server --port=N [--use_tls=false [--tls_cert_file=F --tls_key_file=F]]
+//! [--host=ADDR]`: the gRPC interop test server
 //! (`grpc.testing.TestService`, see `rgrpc_conformance::interop::server`), with
 //! `grpc.health.v1.Health` and server reflection beside it.
 //!
@@ -10,15 +11,18 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use rgrpc_conformance::interop;
 use rgrpc_conformance::interop::flags::{FlagError, Flags};
 use rgrpc_conformance::interop::server;
 use rgrpc_runtime::Server;
 
-const USAGE: &str = "usage: interop-server [--port=N] [--use_tls=false] [--host=ADDR]";
+const USAGE: &str = "usage: interop-server [--port=N] [--use_tls=false] [--tls_cert_file=F] \
+[--tls_key_file=F] [--host=ADDR]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let flags = match Flags::parse(std::env::args().skip(1), &["port", "use_tls", "host"]) {
+    let known = ["port", "use_tls", "tls_cert_file", "tls_key_file", "host"];
+    let flags = match Flags::parse(std::env::args().skip(1), &known) {
         Ok(flags) => flags,
         Err(FlagError::Help) => {
             println!("{USAGE}");
@@ -30,20 +34,29 @@ async fn main() -> ExitCode {
         Ok(port) => port,
         Err(e) => return usage_error(&e.to_string()),
     };
-    match flags.bool_or("use_tls", false) {
-        Ok(false) => {}
-        Ok(true) => {
-            eprintln!("interop-server: --use_tls=true: TLS not supported yet (rgrpc has no TLS)");
-            return ExitCode::from(2);
-        }
+    let use_tls = match flags.bool_or("use_tls", false) {
+        Ok(use_tls) => use_tls,
         Err(e) => return usage_error(&e.to_string()),
-    }
+    };
     let host = flags.get("host").unwrap_or("0.0.0.0");
 
     // Health and reflection beside TestService, as operators' tools (grpcurl, buf curl,
     // probes) expect; a graceful stop reports NOT_SERVING first.
     let (_health, builder) = server::register_with_standard_services(Server::builder());
-    let builder = builder.shutdown_grace(Duration::from_secs(1));
+    let mut builder = builder.shutdown_grace(Duration::from_secs(1));
+    if use_tls {
+        let (cert, key) = (flags.get("tls_cert_file"), flags.get("tls_key_file"));
+        if cert.is_some() != key.is_some() {
+            return usage_error("--tls_cert_file and --tls_key_file go together");
+        }
+        match interop::tls::server_config(cert, key) {
+            Ok(config) => builder = builder.tls(config),
+            Err(e) => {
+                eprintln!("interop-server: --use_tls: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let server = match builder.bind((host, port)).await {
         Ok(server) => server,
         Err(e) => {

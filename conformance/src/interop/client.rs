@@ -129,6 +129,8 @@ pub struct Config {
     pub server_port: u16,
     /// The `--soak_*` flags.
     pub soak: SoakConfig,
+    /// `--use_tls` (with `--use_test_ca`, `--ca_file`, `--server_host_override`).
+    pub tls: Option<rgrpc_runtime::tls::ClientTlsConfig>,
 }
 
 impl Config {
@@ -138,16 +140,24 @@ impl Config {
             server_host: server_host.into(),
             server_port,
             soak: SoakConfig::default(),
+            tls: None,
         }
+    }
+
+    /// The same over TLS.
+    pub fn with_tls(mut self, tls: rgrpc_runtime::tls::ClientTlsConfig) -> Config {
+        self.tls = Some(tls);
+        self
     }
 
     /// The channel URI, with IPv6 literals bracketed.
     pub fn uri(&self) -> String {
         let host = &self.server_host;
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         if host.contains(':') && !host.starts_with('[') {
-            format!("http://[{host}]:{}", self.server_port)
+            format!("{scheme}://[{host}]:{}", self.server_port)
         } else {
-            format!("http://{host}:{}", self.server_port)
+            format!("{scheme}://{host}:{}", self.server_port)
         }
     }
 }
@@ -242,7 +252,12 @@ pub async fn run(case: TestCase, config: &Config) -> Result<(), Failure> {
 
 async fn connect(config: &Config) -> Result<TestServiceClient, Failure> {
     let uri = config.uri();
-    let channel = Channel::connect(&uri)
+    let mut builder = Channel::builder(&uri);
+    if let Some(tls) = &config.tls {
+        builder = builder.tls(tls.clone());
+    }
+    let channel = builder
+        .connect()
         .await
         .map_err(|status| Failure::new(format!("connecting to {uri} failed: {status}")))?;
     Ok(TestServiceClient::new(channel))

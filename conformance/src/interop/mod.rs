@@ -9,6 +9,7 @@
 pub mod client;
 pub mod flags;
 pub mod server;
+pub mod tls;
 
 use crate::gen::messages::{Payload, PayloadType};
 

@@ -6,6 +6,8 @@ use std::fmt;
 use bytes::BytesMut;
 use tokio::time::Instant;
 
+use super::channel::Started;
+use super::hooks::{CallExtras, ClientWatch};
 use super::{Channel, RequestSender};
 use crate::codec::{framing, Codec, MethodCodec};
 use crate::method::Method;
@@ -29,6 +31,9 @@ async fn with_deadline<T>(
 }
 
 /// Sends a one-message request and returns the pending response.
+// The request's parts as `Request::into_parts` hands them over; bundling them again would
+// only move the same fields into another struct.
+#[allow(clippy::too_many_arguments)]
 async fn send_single<C: Codec>(
     channel: &Channel,
     path: &'static str,
@@ -37,19 +42,26 @@ async fn send_single<C: Codec>(
     deadline: Option<Instant>,
     encoding: Option<crate::CompressionEncoding>,
     observed: Option<&Observed>,
-) -> Result<h2::client::ResponseFuture, Status> {
+    extras: CallExtras,
+) -> Result<(h2::client::ResponseFuture, Option<ClientWatch>), Status> {
     let frame = framing::encode(&C::default(), &message, &mut BytesMut::new(), encoding)?;
     drop(message);
     if let Some(observed) = observed {
         observed.sent(frame.len(), encoding);
     }
-    let (response, mut send) = channel.start(path, metadata, deadline, encoding).await?;
+    let Started {
+        response,
+        mut send,
+        watch,
+    } = channel
+        .start(path, metadata, deadline, encoding, extras)
+        .await?;
     // One bounded message: h2 may buffer it until the window opens. If the server has
     // already answered (UNIMPLEMENTED before reading the body, say), the stream is closed and
     // this fails: the server's status, on the response side, is the call's outcome. No send
     // handle outlives this, so dropping the response side resets the stream.
     let _ = send.send_data(frame, true);
-    Ok(response)
+    Ok((response, watch))
 }
 
 /// A unary call: one request, one response.
@@ -64,13 +76,14 @@ pub async fn unary<C: MethodCodec>(
         mut metadata,
         deadline,
         compression,
+        extras,
     } = request.into_parts();
     let encoding = channel.encoding(compression);
     let mut end = channel.observe(path, &mut metadata, deadline);
     let observed = end.observed();
     let result = with_deadline(deadline, async {
-        let response = send_single::<C::Client>(
-            channel, path, message, metadata, deadline, encoding, observed,
+        let (response, watch) = send_single::<C::Client>(
+            channel, path, message, metadata, deadline, encoding, observed, extras,
         )
         .await?;
         let inbound = Inbound::client(
@@ -79,6 +92,7 @@ pub async fn unary<C: MethodCodec>(
             None,
             observed.cloned(),
             EndGuard::default(),
+            watch,
         );
         single_response(Streaming::new::<C::Client>(inbound)).await
     })
@@ -99,6 +113,7 @@ pub async fn server_streaming<C: MethodCodec>(
         mut metadata,
         deadline,
         compression,
+        extras,
     } = request.into_parts();
     let encoding = channel.encoding(compression);
     let mut end = channel.observe(path, &mut metadata, deadline);
@@ -112,10 +127,11 @@ pub async fn server_streaming<C: MethodCodec>(
             deadline,
             encoding,
             end.observed(),
+            extras,
         ),
     )
     .await;
-    let response = match sent {
+    let (response, watch) = match sent {
         Ok(response) => response,
         Err(status) => {
             end.end(Some(&status));
@@ -129,6 +145,7 @@ pub async fn server_streaming<C: MethodCodec>(
         deadline,
         observed,
         end,
+        watch,
     );
     Ok(Streaming::new::<C::Client>(inbound))
 }
@@ -165,12 +182,21 @@ async fn open<C: Codec>(
         mut metadata,
         deadline,
         compression,
+        extras,
         ..
     } = request.into_parts();
     let encoding = channel.encoding(compression);
     let mut end = channel.observe(path, &mut metadata, deadline);
-    let started = with_deadline(deadline, channel.start(path, metadata, deadline, encoding)).await;
-    let (response, send) = match started {
+    let started = with_deadline(
+        deadline,
+        channel.start(path, metadata, deadline, encoding, extras),
+    )
+    .await;
+    let Started {
+        response,
+        send,
+        watch,
+    } = match started {
         Ok(started) => started,
         Err(status) => {
             end.end(Some(&status));
@@ -192,6 +218,7 @@ async fn open<C: Codec>(
         deadline,
         observed,
         end,
+        watch,
     );
     Ok((sender, Streaming::new::<C>(inbound)))
 }

@@ -10,7 +10,10 @@ use h2::SendStream;
 use http::header::HeaderValue;
 use tokio::time::Instant;
 
+use super::hooks::{CallExtras, ChannelHooks, ClientWatch};
+use super::interceptor::{ClientCallHead, ClientInterceptor, SecurityLevel};
 use super::target::Target;
+use super::CallCredentials;
 use crate::codec::CompressionEncoding;
 use crate::defaults;
 use crate::metadata::MetadataMap;
@@ -38,6 +41,9 @@ pub struct Channel {
 
 struct Inner {
     target: Target,
+    /// Interceptors and credentials; empty: one branch per call.
+    hooks: ChannelHooks,
+    security: SecurityLevel,
     settings: transport::Settings,
     max_receive_message_size: usize,
     send_compressed: Option<CompressionEncoding>,
@@ -57,6 +63,10 @@ pub struct ChannelBuilder {
     settings: transport::Settings,
     send_compressed: Option<CompressionEncoding>,
     dialer: Option<Dialer>,
+    interceptors: Vec<Arc<dyn ClientInterceptor>>,
+    hooks: ChannelHooks,
+    #[cfg(feature = "_tls")]
+    tls: Option<crate::tls::ClientTlsConfig>,
     observer: Option<Arc<dyn Observer>>,
 }
 
@@ -100,6 +110,39 @@ impl ChannelBuilder {
         self
     }
 
+    /// Adds an interceptor; interceptors run in the order they were added, before a call
+    /// sends anything (see [`ClientInterceptor`]). With none, calls pay one branch.
+    pub fn interceptor(mut self, interceptor: impl ClientInterceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Sends every call with these credentials (after the interceptors; a call's own
+    /// [`crate::Request::with_credentials`] come after them). Refused over plaintext TCP
+    /// with `UNAUTHENTICATED` unless [`ChannelBuilder::allow_insecure_credentials`].
+    pub fn credentials(mut self, credentials: impl CallCredentials) -> Self {
+        self.hooks.credentials = Some(Arc::new(credentials));
+        self
+    }
+
+    /// Lets credentials travel over plaintext TCP (default `false`: a token sent in the
+    /// clear can be replayed by anyone on the path). For tests and trusted networks.
+    pub fn allow_insecure_credentials(mut self, allow: bool) -> Self {
+        self.hooks.allow_insecure_credentials = allow;
+        self
+    }
+
+    /// TLS settings: trust roots, a client certificate, a server-name override. An
+    /// `https://` target uses TLS with these (or, without them, with no roots unless the
+    /// `tls-native-roots`/`tls-webpki-roots` features provide some); with an `http://`
+    /// target they are an error. The settings are built once per channel, so reconnects
+    /// resume TLS sessions.
+    #[cfg(feature = "_tls")]
+    pub fn tls(mut self, config: crate::tls::ClientTlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Observes every call made through the channel ([`crate::observe`]): metrics, tracing,
     /// trace-context propagation. With none (the default) a call pays one branch.
     pub fn observer(mut self, observer: impl Observer) -> Self {
@@ -131,9 +174,24 @@ impl ChannelBuilder {
             Some(dialer) => Target::local(Endpoint::InProcess(dialer.clone()), "in-process".into()),
             None => Target::parse(&self.target)?,
         };
+        let target = self.secure(target)?;
+        let security = match &target.endpoint {
+            Endpoint::Tcp(_) => SecurityLevel::Insecure,
+            #[cfg(feature = "_tls")]
+            Endpoint::Tls { .. } => SecurityLevel::Tls,
+            Endpoint::Unix(_) | Endpoint::UnixAbstract(_) | Endpoint::InProcess(_) => {
+                SecurityLevel::Local
+            }
+        };
+        let mut hooks = self.hooks;
+        if !self.interceptors.is_empty() {
+            hooks.chain = Some(self.interceptors.into());
+        }
         Ok(Channel {
             inner: Arc::new(Inner {
                 target,
+                hooks,
+                security,
                 settings: self.settings,
                 max_receive_message_size: self.max_receive_message_size,
                 send_compressed: self.send_compressed,
@@ -146,6 +204,63 @@ impl ChannelBuilder {
                 connecting: tokio::sync::Mutex::new(()),
             }),
         })
+    }
+}
+
+impl ChannelBuilder {
+    /// Puts TLS on a network target: for `https://`, or refused for `http://` with TLS
+    /// settings.
+    #[cfg(feature = "_tls")]
+    fn secure(&self, mut target: Target) -> Result<Target, Error> {
+        let https = target.scheme == http::uri::Scheme::HTTPS;
+        let Endpoint::Tcp(addr) = &target.endpoint else {
+            return match self.tls {
+                Some(_) => Err(Error::invalid_option(format!(
+                    "TLS settings for {}: TLS runs over TCP only (https://host:port)",
+                    target.name
+                ))),
+                None => Ok(target),
+            };
+        };
+        if !https {
+            return match self.tls {
+                Some(_) => Err(Error::invalid_option(format!(
+                    "TLS settings with the plaintext target {:?}: use https://",
+                    self.target
+                ))),
+                None => Ok(target),
+            };
+        }
+        let config = self.tls.clone().unwrap_or_default();
+        let connector = crate::tls::TlsConnector::new(&config)
+            .map_err(|e| Error::invalid_option(format!("TLS for {}: {e}", target.name)))?;
+        let name = connector
+            .server_name(target.authority.host())
+            .map_err(|e| Error::invalid_option(format!("TLS for {}: {e}", target.name)))?;
+        if let Some(host) = config.server_name_override() {
+            // The interop spec's server_host_override: SNI, the verified name and
+            // :authority are all the override.
+            target.authority = host.parse().map_err(|e| {
+                Error::invalid_option(format!("server name {host:?} as :authority: {e}"))
+            })?;
+        }
+        target.endpoint = Endpoint::Tls {
+            addr: addr.clone(),
+            name,
+            connector,
+        };
+        Ok(target)
+    }
+
+    #[cfg(not(feature = "_tls"))]
+    fn secure(&self, target: Target) -> Result<Target, Error> {
+        if target.scheme == http::uri::Scheme::HTTPS {
+            return Err(Error::invalid_target(
+                &self.target,
+                "https:// needs rgrpc-runtime's `tls` feature",
+            ));
+        }
+        Ok(target)
     }
 }
 
@@ -177,6 +292,10 @@ impl Channel {
             },
             send_compressed: None,
             dialer: None,
+            interceptors: Vec::new(),
+            hooks: ChannelHooks::default(),
+            #[cfg(feature = "_tls")]
+            tls: None,
             observer: None,
         }
     }
@@ -217,8 +336,67 @@ impl Channel {
         }
     }
 
-    /// Opens a stream for `path` and sends the request headers.
+    /// Opens a stream for `path` and sends the request headers, after the channel's
+    /// interceptors and credentials (and the call's own). The watch, if any, reports the
+    /// call's end to the interceptors.
     pub(crate) async fn start(
+        &self,
+        path: &'static str,
+        metadata: MetadataMap,
+        deadline: Option<Instant>,
+        encoding: Option<CompressionEncoding>,
+        extras: CallExtras,
+    ) -> Result<Started, Status> {
+        if !self.inner.hooks.is_empty() || !extras.is_empty() {
+            return self
+                .start_hooked(path, metadata, deadline, encoding, extras)
+                .await;
+        }
+        let (response, send) = self.open(path, metadata, deadline, encoding).await?;
+        Ok(Started {
+            response,
+            send,
+            watch: None,
+        })
+    }
+
+    /// [`Channel::start`] through the interceptors and credentials.
+    async fn start_hooked(
+        &self,
+        path: &'static str,
+        metadata: MetadataMap,
+        deadline: Option<Instant>,
+        encoding: Option<CompressionEncoding>,
+        extras: CallExtras,
+    ) -> Result<Started, Status> {
+        let head = ClientCallHead::new(
+            path,
+            self.inner.target.authority.clone(),
+            metadata,
+            deadline,
+            extras.extensions,
+            self.inner.security,
+        );
+        let (head, watch) = self.inner.hooks.run(head, extras.credentials).await?;
+        match self
+            .open(head.method, head.metadata, head.deadline, encoding)
+            .await
+        {
+            Ok((response, send)) => Ok(Started {
+                response,
+                send,
+                watch,
+            }),
+            Err(status) => {
+                if let Some(watch) = watch {
+                    watch.report(Some(&status));
+                }
+                Err(status)
+            }
+        }
+    }
+
+    async fn open(
         &self,
         path: &'static str,
         metadata: MetadataMap,
@@ -295,6 +473,14 @@ impl Channel {
             Some((generation, send.clone()));
         Ok((generation, send))
     }
+}
+
+/// A call's stream, opened: the response to come, the request side, and what reports the
+/// call's end to the interceptors.
+pub(crate) struct Started {
+    pub(crate) response: ResponseFuture,
+    pub(crate) send: SendStream<Bytes>,
+    pub(crate) watch: Option<ClientWatch>,
 }
 
 impl std::fmt::Debug for Channel {

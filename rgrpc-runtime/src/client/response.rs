@@ -11,6 +11,7 @@ use h2::RecvStream;
 use http::HeaderMap;
 use tokio::time::{Instant, Sleep};
 
+use super::hooks::ClientWatch;
 use crate::codec::CompressionEncoding;
 use crate::metadata::{names, MetadataMap};
 use crate::wire::{self, ResponseHead};
@@ -33,15 +34,56 @@ pub(crate) struct ResponseEnd {
     deadline: Option<Pin<Box<Sleep>>>,
     pub(crate) headers: Option<MetadataMap>,
     pub(crate) trailers: Option<MetadataMap>,
+    /// With interceptors: reports the call's end to them (when this is dropped).
+    watch: Option<Watched>,
+}
+
+/// An intercepted call's end as far as it is known; reported when dropped (with the
+/// response stream), as CANCELLED if it had not ended.
+struct Watched {
+    watch: Option<ClientWatch>,
+    /// `None` until the call ended; `Some(None)` for OK.
+    ended: Option<Option<Status>>,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let Some(watch) = self.watch.take() else {
+            return;
+        };
+        match &self.ended {
+            Some(error) => watch.report(error.as_ref()),
+            None => watch.report(Some(&Status::cancelled(
+                "the call was dropped before it ended",
+            ))),
+        }
+    }
 }
 
 impl ResponseEnd {
-    pub(crate) fn new(response: ResponseFuture, deadline: Option<Instant>) -> ResponseEnd {
+    pub(crate) fn new(
+        response: ResponseFuture,
+        deadline: Option<Instant>,
+        watch: Option<ClientWatch>,
+    ) -> ResponseEnd {
         ResponseEnd {
             head: Some(response),
             deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
             headers: None,
             trailers: None,
+            watch: watch.map(|watch| Watched {
+                watch: Some(watch),
+                ended: None,
+            }),
+        }
+    }
+
+    /// Notes how the call ended, for the interceptors (the first ending counts).
+    pub(crate) fn note(&mut self, result: Result<(), &Status>) {
+        if let Some(watched) = &mut self.watch {
+            if watched.ended.is_none() {
+                watched.ended = Some(result.err().cloned());
+            }
         }
     }
 
@@ -49,7 +91,9 @@ impl ResponseEnd {
     pub(crate) fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), Status> {
         if let Some(sleep) = &mut self.deadline {
             if sleep.as_mut().poll(cx).is_ready() {
-                return Err(Status::local_deadline("deadline exceeded"));
+                let status = Status::local_deadline("deadline exceeded");
+                self.note(Err(&status));
+                return Err(status);
             }
         }
         Ok(())
@@ -66,7 +110,9 @@ impl ResponseEnd {
             Ok(response) => response,
             Err(e) => {
                 self.head = None;
-                return Poll::Ready(Head::Ended(Err(Status::from_h2(e))));
+                let status = Status::from_h2(e);
+                self.note(Err(&status));
+                return Poll::Ready(Head::Ended(Err(status)));
             }
         };
         self.head = None;
@@ -83,7 +129,10 @@ impl ResponseEnd {
                     Head::Body(body, encoding)
                 }
                 ResponseHead::TrailersOnly(trailers) => Head::Ended(self.end(trailers)),
-                ResponseHead::Error(status) => Head::Ended(Err(status)),
+                ResponseHead::Error(status) => {
+                    self.note(Err(&status));
+                    Head::Ended(Err(status))
+                }
             },
         )
     }
@@ -91,6 +140,12 @@ impl ResponseEnd {
     /// The call's outcome from its trailers, keeping their metadata on success. The common
     /// OK case keeps the trailers as metadata without building a `Status`.
     pub(crate) fn end(&mut self, trailers: HeaderMap) -> Result<(), Status> {
+        let ended = self.status(trailers);
+        self.note(ended.as_ref().map(|_| ()));
+        ended
+    }
+
+    fn status(&mut self, trailers: HeaderMap) -> Result<(), Status> {
         if wire::is_ok(&trailers) {
             self.trailers = Some(MetadataMap::from_headers(trailers));
             return Ok(());

@@ -17,7 +17,7 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// Parses `http://host[:port]`, `unix:path`, `unix:///abs/path` and
+    /// Parses `http://host[:port]`, `https://host[:port]`, `unix:path`, `unix:///abs/path` and
     /// `unix-abstract:name` (gRPC's `naming.md`).
     pub(crate) fn parse(target: &str) -> Result<Target, Error> {
         if let Some(endpoint) = unix_endpoint(target)? {
@@ -27,19 +27,23 @@ impl Target {
             .parse()
             .map_err(|e| Error::invalid_target(target, e))?;
         let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
-        if scheme != Scheme::HTTP {
+        let default_port = if scheme == Scheme::HTTP {
+            80
+        } else if scheme == Scheme::HTTPS {
+            443
+        } else {
             return Err(Error::invalid_target(
                 target,
-                format!("scheme {scheme} is not supported yet; use http://"),
+                format!("scheme {scheme} is not supported; use http:// or https://"),
             ));
-        }
+        };
         let authority = uri
             .authority()
             .cloned()
             .ok_or_else(|| Error::invalid_target(target, "no host"))?;
         let name = match authority.port_u16() {
             Some(_) => authority.as_str().to_owned(),
-            None => format!("{}:80", authority.host()),
+            None => format!("{}:{default_port}", authority.host()),
         };
         Ok(Target {
             endpoint: Endpoint::Tcp(name.clone()),
@@ -96,6 +100,9 @@ mod tests {
         let t = Target::parse("http://example.com").unwrap();
         assert_eq!(t.name, "example.com:80");
         assert_eq!(t.authority.as_str(), "example.com");
+        let t = Target::parse("https://example.com").unwrap();
+        assert_eq!(t.name, "example.com:443");
+        assert_eq!(t.scheme, Scheme::HTTPS);
         let t = Target::parse("http://127.0.0.1:50051").unwrap();
         assert!(matches!(&t.endpoint, Endpoint::Tcp(a) if a == "127.0.0.1:50051"));
         let t = Target::parse("unix:///tmp/s.sock").unwrap();
@@ -112,7 +119,7 @@ mod tests {
         for (target, why) in [
             ("unix://relative", "absolute path"),
             ("unix:", "no socket path"),
-            ("https://example.com", "not supported"),
+            ("ftp://example.com", "not supported"),
             ("http://", "invalid target"),
             ("not a uri", "invalid target"),
         ] {

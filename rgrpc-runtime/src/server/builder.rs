@@ -10,6 +10,8 @@ use tokio::sync::mpsc;
 
 use super::config::Config;
 use super::dispatch::{CallTracker, Shared};
+use super::interceptor::ServerInterceptor;
+use super::outcome;
 use super::router::{Router, Service};
 use super::server::{Listener, Server};
 use crate::codec::CompressionEncoding;
@@ -41,6 +43,17 @@ pub struct ServerBuilder {
     /// `add_reflection` was called: reflection services are added at bind.
     #[cfg_attr(not(feature = "reflection"), allow(dead_code))]
     reflection: bool,
+    interceptors: Vec<Arc<dyn ServerInterceptor>>,
+    #[cfg(feature = "_tls")]
+    tls: Option<Tls>,
+}
+
+/// The TLS a builder was given: settings to build at bind, or a ready acceptor.
+#[cfg(feature = "_tls")]
+#[derive(Clone, Debug)]
+enum Tls {
+    Config(crate::tls::ServerTlsConfig),
+    Acceptor(crate::tls::TlsAcceptor),
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -59,6 +72,9 @@ impl Server {
             duplicate: None,
             remove_stale_socket: false,
             reflection: false,
+            interceptors: Vec::new(),
+            #[cfg(feature = "_tls")]
+            tls: None,
             config: Config {
                 http2: Settings {
                     max_concurrent_streams: Some(defaults::SERVER_MAX_CONCURRENT_STREAMS),
@@ -90,6 +106,31 @@ impl ServerBuilder {
         if let Err(name) = self.router.add(Arc::new(service)) {
             self.duplicate.get_or_insert(name);
         }
+        self
+    }
+
+    /// Adds an interceptor; interceptors run in the order they were added, before a call is
+    /// routed (see [`ServerInterceptor`]). With none, calls pay one branch.
+    pub fn interceptor(mut self, interceptor: impl ServerInterceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Serves TLS on the TCP listener ([`ServerBuilder::bind`], [`ServerBuilder::with_listener`]);
+    /// the settings are checked by `bind`, which fails with `InvalidInput` naming the problem.
+    /// The TLS handshake counts against the [handshake timeout](ServerBuilder::handshake_timeout).
+    /// Unix sockets and in-process connections stay plaintext.
+    #[cfg(feature = "_tls")]
+    pub fn tls(mut self, config: crate::tls::ServerTlsConfig) -> Self {
+        self.tls = Some(Tls::Config(config));
+        self
+    }
+
+    /// Serves TLS with a ready acceptor; keep a clone to rotate certificates with
+    /// [`crate::tls::TlsAcceptor::reload`] (or take one from [`Server::tls_acceptor`]).
+    #[cfg(feature = "_tls")]
+    pub fn tls_acceptor(mut self, acceptor: crate::tls::TlsAcceptor) -> Self {
+        self.tls = Some(Tls::Acceptor(acceptor));
         self
     }
 
@@ -234,6 +275,14 @@ impl ServerBuilder {
     /// name.
     pub fn with_listener(self, listener: TcpListener) -> io::Result<Server> {
         self.check()?;
+        #[cfg(feature = "_tls")]
+        if let Some(tls) = &self.tls {
+            let acceptor = match tls {
+                Tls::Config(config) => crate::tls::TlsAcceptor::new(config.clone())?,
+                Tls::Acceptor(acceptor) => acceptor.clone(),
+            };
+            return self.into_server(Listener::Tls(listener, acceptor));
+        }
         self.into_server(Listener::Tcp(listener))
     }
 
@@ -272,6 +321,9 @@ impl ServerBuilder {
         let this = self.with_reflection()?;
         #[cfg(not(feature = "reflection"))]
         let this = self;
+        if !this.interceptors.is_empty() {
+            outcome::enable();
+        }
         Ok(Server::new(
             listener,
             Shared {
@@ -280,6 +332,7 @@ impl ServerBuilder {
                     send: Arc::new(Budget::new(this.config.send_buffer)),
                 },
                 router: this.router,
+                interceptors: this.interceptors.into(),
                 config: this.config,
                 calls: CallTracker::default(),
             },

@@ -16,6 +16,7 @@ use tokio::sync::{watch, Notify};
 
 use super::accepted::{Accepted, Compression};
 use super::config::Config;
+use super::interceptor::{self, ServerChain, Watched};
 use super::router::Router;
 use super::{ServerCall, ServerFuture};
 use crate::observe;
@@ -28,6 +29,8 @@ use crate::wire;
 /// What every connection of a server shares.
 pub(crate) struct Shared {
     pub(crate) router: Router,
+    /// Empty: calls go straight to the router (one branch).
+    pub(crate) interceptors: ServerChain,
     pub(crate) config: Config,
     pub(crate) calls: CallTracker,
     /// What all connections together may hold (`transport::budget`).
@@ -64,7 +67,7 @@ impl Calls for Shared {
                 head.deadline,
             ),
         };
-        let call = ServerCall(Accepted {
+        let accepted = Accepted {
             context: CallContext {
                 peer: Some(peer.clone()),
                 extensions: parts.extensions,
@@ -81,8 +84,14 @@ impl Calls for Shared {
             },
             budget: budget.clone(),
             observed,
-        });
-        Some(CatchUnwind(self.router.route(parts.uri.path(), call)))
+        };
+        if !self.interceptors.is_empty() {
+            let (call, watched) =
+                interceptor::start(&self.interceptors, &self.router, parts.uri, accepted);
+            return Some(CatchUnwind(call, Some(watched)));
+        }
+        let call = ServerCall(accepted);
+        Some(CatchUnwind(self.router.route(parts.uri.path(), call), None))
     }
 
     fn connection_budget(&self) -> Arc<ConnectionBudget> {
@@ -111,19 +120,25 @@ impl Calls for Shared {
 /// A call's work, polled so that a panic that escaped the call's own guard ends that call
 /// (its stream is reset when the call's h2 handles are dropped) instead of the connection's
 /// task and every call on it.
-pub(crate) struct CatchUnwind(ServerFuture);
+/// With interceptors, the call is also watched to its end for their `on_end`.
+pub(crate) struct CatchUnwind(ServerFuture, Option<Watched>);
 
 impl Future for CatchUnwind {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let call = &mut self.0;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
-            Ok(poll) => poll,
-            Err(_) => {
-                tracing::error!("a call panicked outside its handler; its stream is reset");
-                Poll::Ready(())
-            }
+        let CatchUnwind(call, watched) = &mut *self;
+        let mut poll =
+            || match std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
+                Ok(poll) => poll,
+                Err(_) => {
+                    tracing::error!("a call panicked outside its handler; its stream is reset");
+                    Poll::Ready(())
+                }
+            };
+        match watched {
+            None => poll(),
+            Some(watched) => watched.poll(poll),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::accepted::Compression;
 use super::guard::{deadline_status, panic_status, reset_status, Outcome};
+use super::outcome;
 use crate::codec::{framing, Codec};
 use crate::metadata::names;
 use crate::observe::{EndGuard, Observed};
@@ -81,6 +82,7 @@ fn send_unary<C: Codec>(
     }
     let mut trailers = trailers.into_outgoing();
     wire::write_ok(&mut trailers);
+    outcome::note(Ok(()));
     let _ = stream.send_trailers(trailers);
     None
 }
@@ -88,5 +90,6 @@ fn send_unary<C: Codec>(
 /// A response that is only a HEADERS frame with END_STREAM, carrying the status
 /// (PROTOCOL-HTTP2, "Trailers-Only").
 pub(crate) fn send_trailers_only(respond: &mut SendResponse<Bytes>, status: &Status) {
+    outcome::note(Err(status));
     let _ = respond.send_response(wire::trailers_only(status), true);
 }

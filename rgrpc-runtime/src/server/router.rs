@@ -35,9 +35,10 @@ pub trait Service: Send + Sync + 'static {
 
 /// Service name → service. A server has a handful of services, so a scan of a short list
 /// beats hashing the name on every call (SipHash cost ~1,000 instructions per call here).
+/// Cloning shares the list (interceptors that answer asynchronously route later).
 #[derive(Default, Clone)]
 pub(crate) struct Router {
-    services: Vec<(&'static str, Arc<dyn Service>)>,
+    services: Arc<Vec<(&'static str, Arc<dyn Service>)>>,
 }
 
 impl Router {
@@ -48,7 +49,7 @@ impl Router {
         if self.services.iter().any(|(n, _)| *n == name) {
             return Err(name);
         }
-        self.services.push((name, service));
+        Arc::make_mut(&mut self.services).push((name, service));
         Ok(())
     }
 
@@ -60,7 +61,7 @@ impl Router {
 
     /// Tells every service that the server's graceful shutdown has begun.
     pub(crate) fn shutting_down(&self) {
-        for (_, service) in &self.services {
+        for (_, service) in self.services.iter() {
             service.shutting_down();
         }
     }

@@ -12,6 +12,7 @@ use http::HeaderMap;
 
 use super::accepted::Compression;
 use super::guard::{deadline_status, panic_status, reset_status, Closed, Outcome};
+use super::outcome;
 use crate::codec::CompressionEncoding;
 use crate::metadata::names;
 use crate::metadata::MetadataMap;
@@ -128,6 +129,7 @@ impl Outbound {
     /// trailers-only HEADERS frame.
     pub(crate) fn finish(&mut self, status: Result<(), Status>, why: Closed) {
         self.close(why);
+        outcome::note(status.as_ref().map(|_| ()));
         let mut trailers = HeaderMap::new();
         std::mem::take(&mut self.trailers).write_to(&mut trailers);
         match &status {

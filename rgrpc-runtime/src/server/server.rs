@@ -35,13 +35,20 @@ impl std::fmt::Debug for Server {
 #[derive(Debug)]
 pub(crate) enum Listener {
     Tcp(TcpListener),
+    #[cfg(feature = "_tls")]
+    Tls(TcpListener, crate::tls::TlsAcceptor),
     Unix(UnixListener, Arc<Peer>),
     InProcess(mpsc::UnboundedReceiver<DuplexStream>, Arc<Peer>),
 }
 
-/// One accepted connection.
+/// One accepted connection. (Short-lived and moved once: the size of the TLS arm, which
+/// carries its peer unshared until the handshake is done, does not matter.)
+#[allow(clippy::large_enum_variant)]
 enum Incoming {
     Tcp(tokio::net::TcpStream, Arc<Peer>),
+    /// The handshake runs in the connection's own task, not the accept loop.
+    #[cfg(feature = "_tls")]
+    Tls(tokio::net::TcpStream, crate::tls::TlsAcceptor, Peer),
     Unix(tokio::net::UnixStream, Arc<Peer>),
     InProcess(DuplexStream, Arc<Peer>),
 }
@@ -55,6 +62,13 @@ impl Listener {
                 let _ = tcp.set_nodelay(true);
                 let peer = Peer::tcp(Some(remote), tcp.local_addr().ok());
                 Ok(Incoming::Tcp(tcp, Arc::new(peer)))
+            }
+            #[cfg(feature = "_tls")]
+            Listener::Tls(listener, acceptor) => {
+                let (tcp, remote) = listener.accept().await?;
+                let _ = tcp.set_nodelay(true);
+                let peer = Peer::tcp(Some(remote), tcp.local_addr().ok());
+                Ok(Incoming::Tls(tcp, acceptor.clone(), peer))
             }
             Listener::Unix(listener, peer) => {
                 let (unix, _) = listener.accept().await?;
@@ -82,10 +96,22 @@ impl Server {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         match &self.listener {
             Listener::Tcp(listener) => listener.local_addr(),
+            #[cfg(feature = "_tls")]
+            Listener::Tls(listener, _) => listener.local_addr(),
             _ => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "the server does not listen on TCP",
             )),
+        }
+    }
+
+    /// The TLS acceptor of a server that serves TLS: [`crate::tls::TlsAcceptor::reload`]
+    /// on it rotates certificates for the connections accepted from then on.
+    #[cfg(feature = "_tls")]
+    pub fn tls_acceptor(&self) -> Option<crate::tls::TlsAcceptor> {
+        match &self.listener {
+            Listener::Tls(_, acceptor) => Some(acceptor.clone()),
+            _ => None,
         }
     }
 
@@ -112,6 +138,10 @@ impl Server {
                         match accepted {
                             Incoming::Tcp(io, peer) => connections
                                 .spawn(ServerConnection::new(io, peer, shared, settings, stop)),
+                            #[cfg(feature = "_tls")]
+                            Incoming::Tls(io, acceptor, peer) => {
+                                connections.spawn(serve_tls(io, acceptor, peer, shared, stop))
+                            }
                             Incoming::Unix(io, peer) => connections
                                 .spawn(ServerConnection::new(io, peer, shared, settings, stop)),
                             Incoming::InProcess(io, peer) => connections
@@ -153,4 +183,39 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// Serves one TLS connection: the TLS handshake, then HTTP/2 over it. Both handshakes
+/// together must finish within the handshake timeout; a failed handshake closes only this
+/// connection.
+#[cfg(feature = "_tls")]
+async fn serve_tls(
+    tcp: tokio::net::TcpStream,
+    acceptor: crate::tls::TlsAcceptor,
+    peer: Peer,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut settings = shared.config.http2.clone();
+    let started = tokio::time::Instant::now();
+    let handshake = tokio::time::timeout(settings.handshake_timeout, acceptor.accept(tcp));
+    let accepted = tokio::select! {
+        accepted = handshake => accepted,
+        _ = stop.wait_for(|stop| *stop) => return,
+    };
+    let remote = peer.remote_addr();
+    let (stream, info) = match accepted {
+        Ok(Ok(accepted)) => accepted,
+        Ok(Err(e)) => {
+            tracing::debug!(?remote, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(?remote, "TLS handshake timed out");
+            return;
+        }
+    };
+    settings.handshake_timeout = settings.handshake_timeout.saturating_sub(started.elapsed());
+    let peer = Arc::new(Peer::over_tls(remote, peer.local_addr(), info));
+    ServerConnection::new(stream, peer, shared, &settings, stop).await;
 }

@@ -29,6 +29,13 @@ pub(crate) enum Endpoint {
     /// Linux's abstract socket namespace (`unix-abstract:name`).
     UnixAbstract(Vec<u8>),
     InProcess(Dialer),
+    /// TLS over TCP to `addr`, verifying the server as `name`.
+    #[cfg(feature = "_tls")]
+    Tls {
+        addr: String,
+        name: rustls_pki_types::ServerName<'static>,
+        connector: super::tls::TlsConnector,
+    },
 }
 
 /// The HTTP/2 settings of a client connection, and how long dialling may take.
@@ -57,6 +64,37 @@ pub(crate) async fn connect(
             // Small gRPC frames must not wait for Nagle's algorithm.
             let _ = tcp.set_nodelay(true);
             handshake(tcp, target, settings).await
+        }
+        #[cfg(feature = "_tls")]
+        Endpoint::Tls {
+            addr,
+            name,
+            connector,
+        } => {
+            // The TCP connect and the TLS handshake together, within the connect timeout,
+            // or the handshake timeout if none is set: a server that accepts but never
+            // answers the ClientHello must not hang the call.
+            let limit = settings
+                .connect_timeout
+                .unwrap_or(crate::defaults::HANDSHAKE_TIMEOUT);
+            let connect = async {
+                let tcp = TcpStream::connect(addr.as_str()).await.map_err(failed)?;
+                let _ = tcp.set_nodelay(true);
+                connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| Status::connection(format!("TLS handshake with {target}: {e}"), e))
+            };
+            let (tls, _info) =
+                tokio::time::timeout(limit, connect)
+                    .await
+                    .map_err(|elapsed| {
+                        Status::connection(
+                            format!("connect {target}: TLS handshake timed out after {limit:?}"),
+                            elapsed,
+                        )
+                    })??;
+            handshake(tls, target, settings).await
         }
         Endpoint::Unix(path) => {
             let unix = bounded(settings, target, UnixStream::connect(path))

@@ -11,6 +11,10 @@ mod in_process;
 pub(crate) mod outbox;
 mod peer;
 pub(crate) mod server;
+#[cfg(feature = "_tls")]
+pub mod tls;
+#[cfg(feature = "_tls")]
+mod x509;
 
 pub use in_process::in_process;
 pub(crate) use in_process::Dialer;

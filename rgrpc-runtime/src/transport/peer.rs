@@ -9,6 +9,8 @@ use std::path::PathBuf;
 pub enum TransportKind {
     /// TCP (plaintext HTTP/2 with prior knowledge).
     Tcp,
+    /// TLS over TCP; [`Peer::tls`] has what the handshake established.
+    Tls,
     /// A Unix domain socket.
     Unix,
     /// An in-memory duplex inside this process ([`crate::in_process`]).
@@ -16,22 +18,50 @@ pub enum TransportKind {
 }
 
 /// The remote and local ends of a call's connection, shared by every call on it (one `Arc`
-/// per connection, cloned per call). TLS details will be added with TLS support.
+/// per connection, cloned per call). Over TLS it also carries the peer's certificates and
+/// the names authorization matches ([`Peer::tls`]).
 #[derive(Clone, Debug)]
 pub struct Peer {
     kind: TransportKind,
     remote: Option<SocketAddr>,
     local: Option<SocketAddr>,
     path: Option<PathBuf>,
+    #[cfg(feature = "_tls")]
+    tls: Option<crate::tls::TlsInfo>,
 }
 
 impl Peer {
+    /// A TLS connection over TCP, with what its handshake established.
+    #[cfg(feature = "_tls")]
+    pub(crate) fn over_tls(
+        remote: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+        info: crate::tls::TlsInfo,
+    ) -> Peer {
+        Peer {
+            kind: TransportKind::Tls,
+            remote,
+            local,
+            path: None,
+            tls: Some(info),
+        }
+    }
+
+    /// Over TLS: the peer's certificate chain, the names in its leaf certificate (URI and
+    /// DNS SANs, subject), ALPN and SNI. `None` on other transports.
+    #[cfg(feature = "_tls")]
+    pub fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.tls.as_ref()
+    }
+
     pub(crate) fn tcp(remote: Option<SocketAddr>, local: Option<SocketAddr>) -> Peer {
         Peer {
             kind: TransportKind::Tcp,
             remote,
             local,
             path: None,
+            #[cfg(feature = "_tls")]
+            tls: None,
         }
     }
 
@@ -41,6 +71,8 @@ impl Peer {
             remote: None,
             local: None,
             path,
+            #[cfg(feature = "_tls")]
+            tls: None,
         }
     }
 
@@ -50,6 +82,8 @@ impl Peer {
             remote: None,
             local: None,
             path: None,
+            #[cfg(feature = "_tls")]
+            tls: None,
         }
     }
 

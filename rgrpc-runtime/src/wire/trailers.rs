@@ -67,13 +67,26 @@ pub(crate) fn status_from_h2(err: h2::Error) -> Status {
             _ if err.is_go_away() => Code::Unavailable,
             _ => Code::Internal,
         };
-        let mut status = Status::new(code, format!("stream error: {err}"));
+        let hint = if reason == h2::Reason::FRAME_SIZE_ERROR && err.is_library() {
+            // What a plaintext client reads when a TLS server answers its preface with an
+            // alert record (0x15 0x03 0x03 …): a "frame" 1.3 MB long.
+            " (if the server speaks TLS, connect with https://)"
+        } else {
+            ""
+        };
+        let mut status = Status::new(code, format!("stream error: {err}{hint}"));
         if err.is_go_away() {
             status = status.into_connection_error();
         }
         return status.with_source(err);
     }
     if err.is_io() || err.is_go_away() {
+        // A TLS alert after the handshake (say, a server refusing this client's certificate
+        // in TLS 1.3) arrives as an I/O error on the first read: say what it means.
+        #[cfg(feature = "_tls")]
+        if let Some(why) = err.get_io().and_then(crate::transport::tls::explain_io) {
+            return Status::connection(format!("connection error: {why}"), err);
+        }
         return Status::connection(format!("connection error: {err}"), err);
     }
     // Misuse of a closed stream and similar library errors: a bug or a race, not a

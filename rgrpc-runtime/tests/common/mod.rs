@@ -4,6 +4,8 @@
 pub mod attacks;
 pub mod child;
 pub mod h2raw;
+pub mod probe;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -207,6 +209,8 @@ pub async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> T {
 /// A running Echo server on a free loopback port; shuts down when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Set for a server started with TLS: rotates its certificates.
+    pub tls_acceptor: Option<rgrpc_runtime::tls::TlsAcceptor>,
     pub events: mpsc::UnboundedReceiver<Event>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -224,12 +228,14 @@ impl TestServer {
         let builder = Server::builder().add_service(EchoServer::new(EchoService { events: tx }));
         let server = configure(builder).bind("127.0.0.1:0").await.expect("bind");
         let addr = server.local_addr().expect("addr");
+        let tls_acceptor = server.tls_acceptor();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve_with_shutdown(async {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
+            tls_acceptor,
             events,
             stop: Some(stop),
             task: Some(task),
@@ -238,6 +244,11 @@ impl TestServer {
 
     pub fn uri(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The `https://` target of a server started with TLS.
+    pub fn https(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     pub async fn client(&self) -> EchoClient {
@@ -341,6 +352,11 @@ impl ServerThread {
     pub fn uri(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// The `https://` target of a server started with TLS.
+    pub fn https(&self) -> String {
+        format!("https://{}", self.addr)
+    }
 }
 
 impl Drop for ServerThread {
@@ -350,4 +366,34 @@ impl Drop for ServerThread {
             let _ = thread.join();
         }
     }
+}
+
+/// Every call shape once against the Echo service, asserting what comes back.
+pub async fn all_shapes(client: &EchoClient) {
+    let reply = client.unary(echo("one")).await.expect("unary");
+    assert_eq!(reply.message().message, "one");
+    let mut req = echo("s");
+    req.count = 3;
+    let mut stream = client.server_stream(req).await.expect("server stream");
+    let mut got = Vec::new();
+    while let Some(m) = stream.message().await.expect("message") {
+        got.push(m.message);
+    }
+    assert_eq!(got, ["s-0", "s-1", "s-2"]);
+    let mut call = client.client_stream(()).await.expect("client stream");
+    for name in ["a", "b"] {
+        call.send(echo(name)).await.expect("send");
+    }
+    assert_eq!(
+        call.finish().await.expect("finish").message().message,
+        "a,b:0"
+    );
+    let (mut tx, mut rx) = client.bidi(()).await.expect("bidi");
+    for name in ["x", "y"] {
+        tx.send(echo(name)).await.expect("send");
+        let reply = rx.message().await.expect("reply").expect("one");
+        assert_eq!(reply.message, name);
+    }
+    drop(tx);
+    assert!(rx.message().await.expect("end").is_none());
 }

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+use tonic_bench::harness::creds;
 use tonic_bench::bench::bench_client::BenchClient;
 use tonic_bench::bench::{Payload, StreamRequest};
 use tonic_bench::harness::alloc::CountingAlloc;
@@ -119,9 +120,19 @@ impl BenchConn for Conn {
 }
 
 fn main() -> ExitCode {
-    load::main("tonic", |addr| async move {
-        let channel = Channel::from_shared(addr)
-            .map_err(|e| e.to_string())?
+    load::main("tonic", |args| async move {
+        if args.interceptor {
+            return Err("--interceptor is rgrpc's only".to_owned());
+        }
+        let https = args.addr.starts_with("https://");
+        let mut endpoint = Channel::from_shared(args.addr).map_err(|e| e.to_string())?;
+        if https {
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(creds::CA))
+                .domain_name(creds::SERVER_NAME);
+            endpoint = endpoint.tls_config(tls).map_err(|e| e.to_string())?;
+        }
+        let channel = endpoint
             .connect()
             .await
             .map_err(|e| e.to_string())?;

@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use tokio::net::TcpListener;
 use tokio_stream::Iter;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic_bench::harness::creds;
 use tonic::{Request, Response, Status, Streaming};
 use tonic_bench::bench::bench_server::{Bench, BenchServer};
 use tonic_bench::bench::{Payload, StreamRequest};
@@ -100,7 +101,17 @@ fn main() -> ExitCode {
                 server::started(&args, port).map_err(|e| e.to_string())?;
                 // As rgrpc does: no Nagle delay on the accepted sockets.
                 let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-                Server::builder()
+                if args.interceptor {
+                    return Err("--interceptor is rgrpc's only".to_owned());
+                }
+                let mut builder = Server::builder();
+                if args.tls {
+                    let identity = Identity::from_pem(creds::SERVER_CERT, creds::SERVER_KEY);
+                    builder = builder
+                        .tls_config(ServerTlsConfig::new().identity(identity))
+                        .map_err(|e| e.to_string())?;
+                }
+                builder
                     .add_service(BenchServer::new(BenchService))
                     .add_service(GreeterServer::new(MyGreeter))
                     .serve_with_incoming_shutdown(incoming, server::shutdown_signal())
