@@ -6,9 +6,12 @@
 //! client's `Peer`). One per web connection, opened when its first web request arrives, and
 //! closed with it: native connections never have one.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use h2::client::{Connection, SendRequest};
 use tokio::io::DuplexStream;
+use tokio::sync::OnceCell;
 
 use crate::defaults;
 
@@ -42,4 +45,16 @@ pub(crate) async fn open() -> Result<Bridge, h2::Error> {
         client,
         server_io,
     })
+}
+
+/// An HTTP/2 connection's bridge, opened by the first gRPC-Web call on it and shared by the
+/// rest; empty (one word) on connections that carry none.
+#[derive(Debug, Default)]
+pub(crate) struct Link(Option<Arc<OnceCell<SendRequest<Bytes>>>>);
+
+impl Link {
+    /// The bridge's handle, to be opened (once) by whichever call gets to it first.
+    pub(crate) fn cell(&mut self) -> Arc<OnceCell<SendRequest<Bytes>>> {
+        self.0.get_or_insert_with(Arc::default).clone()
+    }
 }

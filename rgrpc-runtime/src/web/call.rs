@@ -80,54 +80,81 @@ impl<S> From<Answer> for Reply<S> {
     }
 }
 
-/// Answers one web request, forwarding it as a native call over `upstream`. `idle` bounds
-/// how long the request body may stall (HTTP/1.1; `None` for HTTP/2, whose streams are
-/// bounded like native ones).
-pub(crate) async fn handle<S: Source>(
-    parts: http::request::Parts,
-    body: S,
-    upstream: &mut SendRequest<Bytes>,
-    web: &WebConfig,
-    idle: Option<Duration>,
-) -> Reply<S> {
+/// A web request that passed the checks, ready to be forwarded.
+pub(crate) struct Prepared {
+    native: http::Request<()>,
+    request_mode: Mode,
+    mode: Mode,
+    content_type: HeaderValue,
+    /// The CORS origin to allow, for a cross-origin request.
+    origin: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("path", &self.native.uri().path())
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a web request's head: a preflight or a refusal is answered from the head alone
+/// (no native call, no bridge); a gRPC-Web call comes back translated, to be forwarded.
+pub(crate) fn prepare(parts: &http::request::Parts, web: &WebConfig) -> Result<Prepared, Answer> {
     let authority = parts
         .headers
         .get(header::HOST)
         .map(HeaderValue::as_bytes)
         .or_else(|| parts.uri.authority().map(|a| a.as_str().as_bytes()));
     if parts.method == Method::OPTIONS {
-        return web.cors.preflight(&parts.headers, authority).into();
+        return Err(web.cors.preflight(&parts.headers, authority));
     }
     let web_type = match parts.headers.get(header::CONTENT_TYPE) {
         Some(v) if parts.method == Method::POST => frame::parse_content_type(v.as_bytes()),
         _ => None,
     };
     let Some(web_type) = web_type else {
-        return Answer::not_grpc_web(&parts.method).into();
+        return Err(Answer::not_grpc_web(&parts.method));
     };
     let origin = match web.cors.check(&parts.headers, authority) {
         Decision::NotCrossOrigin => None,
         Decision::Allowed(origin) => Some(origin),
-        Decision::Denied => return Answer::denied(parts.headers.get(header::ORIGIN)).into(),
+        Decision::Denied => return Err(Answer::denied(parts.headers.get(header::ORIGIN))),
     };
-    let request_mode = web_type.mode;
-    let mode = frame::response_mode(request_mode, parts.headers.get(header::ACCEPT));
-    let out = Out {
+    let mode = frame::response_mode(web_type.mode, parts.headers.get(header::ACCEPT));
+    Ok(Prepared {
+        native: native_request(parts, web_type.native(), authority),
+        request_mode: web_type.mode,
+        mode,
         content_type: web_type.response(mode),
         origin,
+    })
+}
+
+/// Forwards a prepared call over `upstream` with its body from `body`. `idle` bounds how
+/// long the request body may stall (HTTP/1.1; `None` for HTTP/2, whose streams are bounded
+/// like native ones).
+pub(crate) async fn forward<S: Source>(
+    prepared: Prepared,
+    body: S,
+    upstream: &mut SendRequest<Bytes>,
+    web: &WebConfig,
+    idle: Option<Duration>,
+) -> Reply<S> {
+    let out = Out {
+        content_type: prepared.content_type,
+        origin: prepared.origin,
         web,
     };
-    let native = native_request(&parts, web_type.native(), authority);
-    drop(parts);
-
     if let Err(e) = poll_fn(|cx| upstream.poll_ready(cx)).await {
         return out.status(&wire::status_from_h2(e));
     }
-    let (response, send) = match upstream.send_request(native, false) {
+    let (response, send) = match upstream.send_request(prepared.native, false) {
         Ok(sent) => sent,
         Err(e) => return out.status(&wire::status_from_h2(e)),
     };
-    let mut pump = Some(Pump::new(body, request_mode, send, idle));
+    let mut pump = Some(Pump::new(body, prepared.request_mode, send, idle));
     tokio::pin!(response);
     // Forward the request while waiting for the response head: a unary call answers only
     // once its request has arrived.
@@ -164,17 +191,33 @@ pub(crate) async fn handle<S: Source>(
         WebBody {
             pump,
             recv,
-            mode,
+            mode: prepared.mode,
             state: State::Data,
             failed: None,
         },
     )
 }
 
+/// Answers a web request: [`prepare`], then [`forward`].
+pub(crate) async fn handle<S: Source>(
+    parts: http::request::Parts,
+    body: S,
+    upstream: &mut SendRequest<Bytes>,
+    web: &WebConfig,
+    idle: Option<Duration>,
+) -> Reply<S> {
+    match prepare(&parts, web) {
+        Ok(prepared) => {
+            drop(parts);
+            forward(prepared, body, upstream, web, idle).await
+        }
+        Err(answer) => answer.into(),
+    }
+}
+
 /// How this call's responses look on the web side.
 struct Out<'a> {
     content_type: HeaderValue,
-    /// The CORS origin to allow, for a cross-origin request.
     origin: Option<HeaderValue>,
     web: &'a WebConfig,
 }

@@ -12,7 +12,7 @@ use h2::client::SendRequest;
 use h2::server::SendResponse;
 use h2::RecvStream;
 
-use super::call::{self, poll_send, Reply};
+use super::call::{self, poll_send, Prepared, Reply};
 use super::WebConfig;
 
 /// Whether an HTTP/2 request that native gRPC refuses is one for gRPC-Web: a preflight or a
@@ -25,17 +25,36 @@ pub(crate) fn is_web_request(parts: &http::request::Parts) -> bool {
             .is_some_and(|v| super::frame::parse_content_type(v.as_bytes()).is_some())
 }
 
-/// Answers one gRPC-Web request that arrived as an HTTP/2 stream, forwarding it as a native
-/// call over `upstream`. A client reset of the stream drops the native call (RST_STREAM
-/// CANCEL), as it would for a native call.
+/// Checks a gRPC-Web request's head. A preflight or a refusal is answered here, at once
+/// (`None`); a call comes back to be forwarded with [`serve_stream`].
+pub(crate) fn prepare(
+    parts: &http::request::Parts,
+    respond: &mut SendResponse<Bytes>,
+    web: &WebConfig,
+) -> Option<Prepared> {
+    match call::prepare(parts, web) {
+        Ok(prepared) => Some(prepared),
+        Err(answer) => {
+            let mut response = http::Response::new(());
+            *response.status_mut() = answer.status;
+            *response.headers_mut() = answer.headers;
+            let _ = respond.send_response(response, true);
+            None
+        }
+    }
+}
+
+/// Forwards a gRPC-Web call that arrived as an HTTP/2 stream as a native call over
+/// `upstream`, and answers it. A client reset of the stream drops the native call
+/// (RST_STREAM CANCEL), as it would for a native call.
 pub(crate) async fn serve_stream(
-    parts: http::request::Parts,
+    prepared: Prepared,
     body: RecvStream,
     mut respond: SendResponse<Bytes>,
     mut upstream: SendRequest<Bytes>,
     web: Arc<WebConfig>,
 ) {
-    let reply = call::handle(parts, body, &mut upstream, &web, None);
+    let reply = call::forward(prepared, body, &mut upstream, &web, None);
     tokio::pin!(reply);
     let reply = poll_fn(|cx| {
         if respond.poll_reset(cx).is_ready() {

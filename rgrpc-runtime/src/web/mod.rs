@@ -65,9 +65,9 @@ use std::time::Duration;
 
 use crate::defaults;
 
-pub(crate) use bridge::{open as open_bridge, Bridge};
+pub(crate) use bridge::{open as open_bridge, Bridge, Link};
 pub(crate) use http1::serve as serve_http1;
-pub(crate) use http2::{is_web_request, serve_stream as serve_h2_stream};
+pub(crate) use http2::{is_web_request, prepare as prepare_h2, serve_stream as serve_h2_stream};
 pub(crate) use sniff::{sniff, Protocol};
 
 /// How a server answers gRPC-Web: which origins may call, which headers browsers may send

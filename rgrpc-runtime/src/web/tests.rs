@@ -364,12 +364,15 @@ async fn web_over_an_http2_stream() {
     let web = config(GrpcWeb::new());
     tokio::spawn(async move {
         let mut conn = h2::server::handshake(server_io).await.unwrap();
-        while let Some(Ok((request, respond))) = conn.accept().await {
+        while let Some(Ok((request, mut respond))) = conn.accept().await {
             let (parts, body) = request.into_parts();
             assert!(super::is_web_request(&parts));
+            let Some(prepared) = super::prepare_h2(&parts, &mut respond, &web) else {
+                continue;
+            };
             let upstream = upstream().await;
             tokio::spawn(super::serve_h2_stream(
-                parts,
+                prepared,
                 body,
                 respond,
                 upstream,
