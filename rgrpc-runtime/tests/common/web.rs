@@ -111,7 +111,7 @@ impl Http1 {
             }
         } else if let Some(len) = find("content-length") {
             self.take(len.parse().expect("content-length")).await
-        } else if status == 204 || status == 304 {
+        } else if status == 204 || status == 304 || (100..200).contains(&status) {
             Vec::new()
         } else {
             while self.fill().await {}
