@@ -13,6 +13,7 @@ use rgrpc_runtime::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+pub mod tools;
 pub mod web;
 
 pub use crate::gen::echo::{EchoRequest, EchoResponse};
