@@ -121,10 +121,16 @@ async fn build(npm: &Path) -> PathBuf {
     let _ = std::fs::remove_dir_all(&build);
     let src = build.join("src");
     for file in ["test.js", "index.html"] {
-        copy(&root.join("conformance/web/src").join(file), &src.join(file));
+        copy(
+            &root.join("conformance/web/src").join(file),
+            &src.join(file),
+        );
     }
     for file in ["greeter.js", "index.html"] {
-        copy(&root.join("examples/web").join(file), &src.join("example").join(file));
+        copy(
+            &root.join("examples/web").join(file),
+            &src.join("example").join(file),
+        );
     }
     let grpc_proto =
         std::env::var("GRPC_PROTO").unwrap_or_else(|_| "/usr/share/grpc-proto".to_owned());
@@ -264,7 +270,10 @@ async fn browsers_call_rgrpc_with_grpc_web() {
         let mut ended = false;
         while let Some(line) = lines.next_line().await.unwrap() {
             if let Some(case) = line.strip_prefix("CASE ") {
-                cases.push(case.split_once('\t').map(|(n, d)| (n.to_owned(), d.to_owned())));
+                cases.push(
+                    case.split_once('\t')
+                        .map(|(n, d)| (n.to_owned(), d.to_owned())),
+                );
             } else if let Some(case) = line.strip_prefix("DENIED ") {
                 denied_cases.push(case.to_owned());
             } else if let Some(reply) = line.strip_prefix("EXAMPLE ") {
