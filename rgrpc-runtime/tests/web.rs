@@ -115,6 +115,50 @@ async fn text_mode_both_ways() {
 }
 
 #[tokio::test]
+async fn a_text_body_that_is_not_base64_fails_the_call() {
+    let mut server = web_server().await;
+    bounded(async {
+        // Before any response: trailers-only INTERNAL.
+        let mut http = Http1::connect(server.addr).await;
+        http.send(&post(UNARY, TEXT, &[], b"AAAA!!!!")).await;
+        let r = http.response().await.expect("a response");
+        assert_eq!(r.header("grpc-status"), Some("13"), "{r:?}");
+        assert!(
+            r.header("grpc-message").unwrap().contains("base64"),
+            "{r:?}"
+        );
+
+        // Mid-stream (bidi over HTTP/2): the first message is answered, then garbage ends the
+        // call with INTERNAL as the last frame, and the handler is cancelled.
+        let mut send = h2_connect(server.addr).await;
+        let request = http::Request::post(format!("http://rgrpc.test{BIDI}"))
+            .header("content-type", TEXT)
+            .body(())
+            .unwrap();
+        let (response, mut body) = send.send_request(request, false).unwrap();
+        body.send_data(encode_text(&message(&echo("one"))).into(), false)
+            .unwrap();
+        let mut recv = response.await.unwrap().into_body();
+        let first = recv.data().await.unwrap().unwrap();
+        let _ = recv.flow_control().release_capacity(first.len());
+        assert_eq!(common::web::decode_text(&first), reply("one"));
+        body.send_data(Bytes::from_static(b"@@@@"), false).unwrap();
+        let rest = common::web::decode_text(&h2_read_all(&mut recv).await);
+        let frames = common::web::parse_frames(&rest);
+        assert!(frames.messages.is_empty());
+        assert_eq!(frames.trailer("grpc-status"), Some("13"), "{frames:?}");
+        // The handler ends early: it sees the reset request stream (or its cancellation
+        // fires first) and its future is dropped.
+        let mut event = server.next_event().await;
+        if event == Some(Event::Cancelled("bidi".into())) {
+            event = server.next_event().await;
+        }
+        assert_eq!(event, Some(Event::Dropped("bidi".into())));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn server_streaming_then_ok_and_errors_after_messages() {
     let server = web_server().await;
     bounded(async {
