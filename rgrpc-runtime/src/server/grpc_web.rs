@@ -10,7 +10,7 @@ use bytes::Bytes;
 use h2::client::SendRequest;
 use h2::server::SendResponse;
 use h2::RecvStream;
-use tokio::io::DuplexStream;
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -116,13 +116,17 @@ pub(super) async fn serve_tcp(
     }
 }
 
-/// Serves gRPC-Web over HTTP/1.1 on `io`, its calls bridged into this server.
-async fn serve_http1(
-    io: TcpStream,
+/// Serves gRPC-Web over HTTP/1.1 on `io`, its calls bridged into this server. Generic over
+/// the byte stream, for a transport that knows its protocol otherwise (TLS's ALPN
+/// `http/1.1`).
+pub(super) async fn serve_http1<T>(
+    io: T,
     peer: Arc<Peer>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
-) {
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let Some(web) = shared.config.web.clone() else {
         return;
     };
