@@ -5,6 +5,7 @@
 //! in-process HTTP/2 connection served like any other, with the web client's [`Peer`].
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
@@ -96,34 +97,50 @@ async fn drive(
 }
 
 /// Serves a TCP connection whose protocol its first bytes tell: HTTP/2 as any connection,
-/// HTTP/1.1 as gRPC-Web. The wait for those bytes counts against the handshake timeout.
+/// HTTP/1.1 as gRPC-Web. The wait for those bytes counts against the handshake timeout, and
+/// what is left of it is what the protocol's own handshake (the HTTP/2 preface and
+/// SETTINGS, or the first HTTP/1.1 request head) gets: a client that dribbles its first
+/// bytes gains no time.
 pub(super) async fn serve_tcp(
     io: TcpStream,
     peer: Arc<Peer>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let settings = shared.config.http2.clone();
+    let mut settings = shared.config.http2.clone();
+    let started = Instant::now();
     let sniffed = tokio::select! {
         sniffed = tokio::time::timeout(settings.handshake_timeout, web::sniff(&io)) => sniffed,
         _ = stop.wait_for(|stop| *stop) => return,
     };
+    let spent = started.elapsed();
     match sniffed {
-        Ok(Ok(Protocol::Http2)) => ServerConnection::new(io, peer, shared, &settings, stop).await,
-        Ok(Ok(Protocol::Http1)) => serve_http1(io, peer, shared, stop).await,
+        Ok(Ok(Protocol::Http2)) => {
+            settings.handshake_timeout = left(settings.handshake_timeout, spent);
+            ServerConnection::new(io, peer, shared, &settings, stop).await
+        }
+        Ok(Ok(Protocol::Http1)) => serve_http1(io, peer, shared, stop, spent).await,
         Ok(Err(e)) => tracing::debug!(error = %e, "connection closed before a request"),
         Err(_) => tracing::debug!("no request within the handshake timeout"),
     }
 }
 
-/// Serves gRPC-Web over HTTP/1.1 on `io`, its calls bridged into this server. Generic over
-/// the byte stream, for a transport that knows its protocol otherwise (TLS's ALPN
-/// `http/1.1`).
+/// What is left of `limit` after `spent`; at least a millisecond, so that a timer is set.
+fn left(limit: Duration, spent: Duration) -> Duration {
+    limit.saturating_sub(spent).max(Duration::from_millis(1))
+}
+
+/// Serves gRPC-Web over HTTP/1.1 on `io`, its calls bridged into this server. `spent` is
+/// what the connection already used of its time to a first request head (sniffing); hyper
+/// applies one head timeout to every request of a connection, so a connection that sniffed
+/// slowly keeps the shorter one. Generic over the byte stream, for a transport that knows
+/// its protocol otherwise (TLS's ALPN `http/1.1`, with `spent` zero).
 pub(super) async fn serve_http1<T>(
     io: T,
     peer: Arc<Peer>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
+    spent: Duration,
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -141,11 +158,12 @@ pub(super) async fn serve_http1<T>(
             return;
         }
     };
+    let head_timeout = left(web.http1.header_timeout, spent);
     let stopped = async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
     tokio::join!(
-        web::serve_http1(io, send, web, stopped),
+        web::serve_http1(io, send, web, head_timeout, stopped),
         drive(client, server_io, peer, shared),
     );
 }

@@ -100,11 +100,13 @@ impl std::fmt::Debug for ResponseBody {
 
 /// Serves gRPC-Web over HTTP/1.1 on `io` until the client closes or `stop` completes (then
 /// the request in flight finishes and the connection closes). Each call is forwarded as a
-/// native call over `upstream`.
+/// native call over `upstream`. Each request head must arrive within `head_timeout` (of the
+/// connection's start or the previous response).
 pub(crate) async fn serve<I>(
     io: I,
     upstream: SendRequest<Bytes>,
     web: Arc<WebConfig>,
+    head_timeout: std::time::Duration,
     stop: impl Future<Output = ()>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -112,7 +114,7 @@ pub(crate) async fn serve<I>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(web.http1.header_timeout)
+        .header_read_timeout(head_timeout)
         .max_header_size(web.http1.max_header_size);
     let config = web.clone();
     let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {

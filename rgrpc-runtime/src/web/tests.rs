@@ -131,10 +131,13 @@ fn config(web: GrpcWeb) -> std::sync::Arc<WebConfig> {
 async fn http1(web: GrpcWeb) -> DuplexStream {
     let (client, server) = tokio::io::duplex(64 * 1024);
     let upstream = upstream().await;
+    let web = config(web);
+    let head_timeout = web.http1.header_timeout;
     tokio::spawn(super::serve_http1(
         server,
         upstream,
-        config(web),
+        web,
+        head_timeout,
         std::future::pending(),
     ));
     client
