@@ -68,14 +68,18 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # System packages the tests need: protoc (check-generated, the quickstart test), gRPC's
-# standard protos, npm (the quickstart test installs buf from npm into target/buf), and
-# iproute2 (tests/faults.rs black-holes a connection inside a network namespace).
+# standard protos, npm (the quickstart and gRPC-Web tests install buf from npm into
+# target/buf; the browser test its page's packages into target/web-npm), iproute2
+# (tests/faults.rs black-holes a connection inside a network namespace), curl (the gRPC-Web
+# tests' HTTP client) and Chromium (the gRPC-Web browser test).
 # Installs only what is missing, so it is a no-op on a prepared machine.
 deps:
 	@missing=""; \
 	command -v $(PROTOC) >/dev/null 2>&1 || missing="$$missing protobuf-compiler"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -f $(GRPC_PROTO)/grpc/testing/test.proto ] || missing="$$missing grpc-proto"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
@@ -102,8 +106,10 @@ $(VENV_STAMP): | $(PYTHON)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(VENV_PACKAGES)
 	touch $@
 
+# RGRPC_REQUIRE_BROWSER: the gRPC-Web browser test fails, rather than skips, without
+# Chromium (which `deps` installs).
 test-rust: venv
-	RGRPC_PYTHON=$(abspath $(PYTHON)) $(CARGO) test --workspace
+	RGRPC_PYTHON=$(abspath $(PYTHON)) RGRPC_REQUIRE_BROWSER=1 $(CARGO) test --workspace
 
 test: deps fmt-check clippy check-generated test-rust interop fuzz-smoke
 

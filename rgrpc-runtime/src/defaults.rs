@@ -21,6 +21,10 @@
 //! | [`MAX_SEND_BUFFER_PER_STREAM`] | 400 KiB | h2's default |
 //! | [`CONNECTION_RECEIVE_BUFFER`] / [`SERVER_RECEIVE_BUFFER`] | 16 MiB / 256 MiB | four / 64 messages at the 4 MiB limit; measured (issue 14) |
 //! | [`CONNECTION_SEND_BUFFER`] / [`SERVER_SEND_BUFFER`] | 32 MiB / 256 MiB | eight / 64 unread 4 MiB responses; measured (issue 14) |
+//! | [`CORS_MAX_AGE`] | 2 h | Chromium's cap on caching a preflight (Firefox's is 24 h) |
+//! | [`HTTP1_HEADER_TIMEOUT`] | 20 s | as [`HANDSHAKE_TIMEOUT`]: from connect (or the last response) to a request head |
+//! | [`HTTP1_MAX_HEADER_SIZE`] | 16 KiB | as [`MAX_HEADER_LIST_SIZE`]: a web call carries no more metadata than a native one |
+//! | [`HTTP1_BODY_IDLE_TIMEOUT`] | 20 s | as [`HANDSHAKE_TIMEOUT`]; browsers send a request body at once |
 
 use std::time::Duration;
 
@@ -129,3 +133,22 @@ pub const CONNECTION_SEND_BUFFER: usize = 32 * 1024 * 1024;
 /// The most all of a server's connections together may hold of large unary responses their
 /// clients have not read.
 pub const SERVER_SEND_BUFFER: usize = 256 * 1024 * 1024;
+
+/// How long a browser may cache the answer to a gRPC-Web CORS preflight
+/// (`access-control-max-age`). Chromium caps it at two hours, so more buys nothing there.
+pub const CORS_MAX_AGE: Duration = Duration::from_secs(2 * 3600);
+
+/// How long an HTTP/1.1 (gRPC-Web) client may take to send a request head, counted from the
+/// connection's start or the end of the previous response, so slow or idle connections
+/// cannot pile up (hyper's own default is 30 s).
+pub const HTTP1_HEADER_TIMEOUT: Duration = HANDSHAKE_TIMEOUT;
+
+/// The largest HTTP/1.1 (gRPC-Web) request head, request line included; larger ones are
+/// answered `431`. Metadata rides in headers, so this bounds a web call's metadata as
+/// [`MAX_HEADER_LIST_SIZE`] bounds a native call's (browsers' own headers, cookies included,
+/// stay well under it).
+pub const HTTP1_MAX_HEADER_SIZE: usize = MAX_HEADER_LIST_SIZE as usize;
+
+/// How long an HTTP/1.1 (gRPC-Web) request body may pause before its call is cancelled:
+/// a slow-body client cannot hold a call open for ever. Browsers send the whole body at once.
+pub const HTTP1_BODY_IDLE_TIMEOUT: Duration = HANDSHAKE_TIMEOUT;

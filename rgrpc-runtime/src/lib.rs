@@ -39,6 +39,8 @@ mod status;
 mod streaming;
 pub use wire::timeout;
 pub mod transport;
+#[cfg(feature = "web")]
+pub mod web;
 mod wire;
 
 pub use cancel::Cancellation;

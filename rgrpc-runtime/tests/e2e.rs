@@ -5,27 +5,12 @@ mod gen;
 
 use std::time::Duration;
 
-use common::{bounded, echo, EchoRequest, EchoResponse, Event, TestServer};
+use common::{assert_handler_cancelled, bounded, echo, EchoRequest, EchoResponse, TestServer};
 use rgrpc_runtime::client;
 use rgrpc_runtime::codec::ProtobufCodec;
 use rgrpc_runtime::{Channel, Code, Method, MethodKind, Request, Status};
 
 type EchoCodec = ProtobufCodec<EchoRequest, EchoResponse>;
-
-/// Every test gets a hard time limit so a hang fails instead of stalling CI.
-/// The server reports, for call `name`, both that its cancellation fired and that the
-/// handler's future was dropped.
-async fn assert_handler_cancelled(server: &mut TestServer, name: &str) {
-    let mut events = vec![server.next_event().await, server.next_event().await];
-    events.sort_by_key(|e| format!("{e:?}"));
-    assert_eq!(
-        events,
-        vec![
-            Some(Event::Cancelled(name.into())),
-            Some(Event::Dropped(name.into()))
-        ]
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unary_round_trip() {

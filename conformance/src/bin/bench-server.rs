@@ -3,7 +3,9 @@
 //! `bench-server --port N [--threads T] [--count-allocs]`; prints `PORT n` first, a `STATS`
 //! line on SIGUSR1, and exits on SIGINT/SIGTERM. `tonic-bench-server` is the same program on
 //! tonic. `RGRPC_BENCH_OBSERVER=none|noop|otel` picks the server's observer (default none);
-//! `RGRPC_BENCH_STANDARD_SERVICES=1` adds health and reflection (default off).
+//! `RGRPC_BENCH_STANDARD_SERVICES=1` adds health and reflection (default off);
+//! `RGRPC_BENCH_GRPC_WEB=1` also serves gRPC-Web to any origin (default off): to measure that
+//! native calls pay nothing for it, and what a web call costs.
 
 use std::process::ExitCode;
 
@@ -16,11 +18,15 @@ use rgrpc_conformance::gen::bench_rgrpc::{Bench, BenchServer};
 use rgrpc_examples::{Greeter, GreeterServer, HelloReply, HelloRequest, MyGreeter};
 use rgrpc_runtime::server::{ServerCallHead, ServerInterceptor};
 use rgrpc_runtime::tls::{Identity, ServerTlsConfig};
+use rgrpc_runtime::web::GrpcWeb;
 use rgrpc_runtime::{Intercepted, Request, Response, ResponseSender, Server, Status, Streaming};
 
 /// `RGRPC_BENCH_STANDARD_SERVICES=1` also serves health and reflection (off by default, so
 /// the benchmark serves what tonic's server does).
 const STANDARD_SERVICES: &str = "RGRPC_BENCH_STANDARD_SERVICES";
+
+/// `RGRPC_BENCH_GRPC_WEB=1` also serves gRPC-Web, to any origin (off by default).
+const GRPC_WEB: &str = "RGRPC_BENCH_GRPC_WEB";
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -106,6 +112,7 @@ fn main() -> ExitCode {
         }
     };
     let standard = std::env::var_os(STANDARD_SERVICES).is_some_and(|v| v == "1");
+    let grpc_web = std::env::var_os(GRPC_WEB).is_some_and(|v| v == "1");
     let served = server::runtime(args.threads).and_then(|runtime| {
         runtime.block_on(async {
             let mut builder = Server::builder()
@@ -121,6 +128,9 @@ fn main() -> ExitCode {
             }
             if args.interceptor {
                 builder = builder.interceptor(PassThrough);
+            }
+            if grpc_web {
+                builder = builder.grpc_web(GrpcWeb::new().allow_any_origin());
             }
             let server = observer
                 .server(builder)

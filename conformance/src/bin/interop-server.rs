@@ -6,7 +6,8 @@
 //! Flags are the spec's, as `--name=value` or `--name value`; `--host` (default `0.0.0.0`)
 //! is an rgrpc addition so runners can stay on loopback. `--port=0` (the default) picks a
 //! free port. Once listening, the first line on stdout is `PORT <n>`. Stops gracefully on
-//! SIGINT or SIGTERM.
+//! SIGINT or SIGTERM. gRPC-Web is served on the same port, over HTTP/1.1 and HTTP/2, to
+//! any origin ([`server::grpc_web`]).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,9 +42,11 @@ async fn main() -> ExitCode {
     let host = flags.get("host").unwrap_or("0.0.0.0");
 
     // Health and reflection beside TestService, as operators' tools (grpcurl, buf curl,
-    // probes) expect; a graceful stop reports NOT_SERVING first.
+    // probes) expect; a graceful stop reports NOT_SERVING first. gRPC-Web on the same port.
     let (_health, builder) = server::register_with_standard_services(Server::builder());
-    let mut builder = builder.shutdown_grace(Duration::from_secs(1));
+    let mut builder = builder
+        .grpc_web(server::grpc_web())
+        .shutdown_grace(Duration::from_secs(1));
     if use_tls {
         let (cert, key) = (flags.get("tls_cert_file"), flags.get("tls_key_file"));
         if cert.is_some() != key.is_some() {

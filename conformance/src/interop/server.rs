@@ -14,6 +14,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use protobuf::MessageField;
+use rgrpc_runtime::web::GrpcWeb;
 use rgrpc_runtime::{
     Code, MetadataMap, Request, Response, ResponseSender, ServerBuilder, Status, Streaming,
 };
@@ -51,6 +52,17 @@ pub fn register_with_standard_services(
     reporter.set_serving(TestServiceServer::<InteropService>::SERVICE_NAME);
     let builder = register(builder).add_service(health).add_reflection();
     (reporter, builder)
+}
+
+/// gRPC-Web as the interop server offers it on its normal port: any origin may call, and
+/// browsers may send and read the spec's echo metadata, so any gRPC-Web client (a page on
+/// any origin included) can run the test cases.
+pub fn grpc_web() -> GrpcWeb {
+    let echo = [ECHO_INITIAL_KEY, ECHO_TRAILING_KEY];
+    GrpcWeb::new()
+        .allow_any_origin()
+        .allow_headers(echo)
+        .expose_headers(echo)
 }
 
 impl TestService for InteropService {

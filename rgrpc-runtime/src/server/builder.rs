@@ -46,6 +46,9 @@ pub struct ServerBuilder {
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
     #[cfg(feature = "_tls")]
     tls: Option<Tls>,
+    /// Why the gRPC-Web configuration is invalid; reported by `bind`.
+    #[cfg(feature = "web")]
+    invalid_web: Option<String>,
 }
 
 /// The TLS a builder was given: settings to build at bind, or a ready acceptor.
@@ -92,7 +95,11 @@ impl Server {
                 shutdown_grace: defaults::SHUTDOWN_GRACE,
                 send_compressed: None,
                 observer: None,
+                #[cfg(feature = "web")]
+                web: None,
             },
+            #[cfg(feature = "web")]
+            invalid_web: None,
         }
     }
 }
@@ -231,6 +238,34 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves gRPC-Web besides native gRPC, on the same port: browsers call the server
+    /// directly, over HTTP/1.1 or HTTP/2 (see [`crate::web`]). An invalid origin or header
+    /// name in `web` fails [`ServerBuilder::bind`] with `InvalidInput`.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// use rgrpc_runtime::web::GrpcWeb;
+    /// use rgrpc_runtime::Server;
+    ///
+    /// let server = Server::builder()
+    ///     // .add_service(GreeterServer::new(MyGreeter))
+    ///     .grpc_web(GrpcWeb::new().allow_any_origin())
+    ///     .bind("127.0.0.1:50051")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "web")]
+    pub fn grpc_web(mut self, web: crate::web::GrpcWeb) -> Self {
+        match web.build() {
+            Ok(web) => {
+                self.config.web = Some(Arc::new(web));
+                self.invalid_web = None;
+            }
+            Err(e) => self.invalid_web = Some(e.to_string()),
+        }
+        self
+    }
+
     /// Binds the listening socket. Fails with `InvalidInput` if two services share a name.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         self.check()?;
@@ -340,6 +375,13 @@ impl ServerBuilder {
     }
 
     fn check(&self) -> io::Result<()> {
+        #[cfg(feature = "web")]
+        if let Some(e) = &self.invalid_web {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("gRPC-Web: {e}"),
+            ));
+        }
         match self.duplicate {
             Some(name) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

@@ -24,6 +24,9 @@ pub(crate) struct Config {
     pub(crate) send_compressed: Option<CompressionEncoding>,
     /// Hears about every call (`observe.rs`); `None`: one branch per call.
     pub(crate) observer: Option<Arc<dyn Observer>>,
+    /// gRPC-Web, when turned on.
+    #[cfg(feature = "web")]
+    pub(crate) web: Option<Arc<crate::web::WebConfig>>,
 }
 
 impl std::fmt::Debug for Config {

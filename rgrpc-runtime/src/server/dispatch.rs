@@ -40,18 +40,32 @@ pub(crate) struct Shared {
 impl Calls for Shared {
     type Call = CatchUnwind;
 
+    #[cfg(not(feature = "web"))]
+    type Connection = ();
+    #[cfg(feature = "web")]
+    type Connection = crate::web::Link;
+
     /// Validates the request head (PROTOCOL-HTTP2, "Requests") and routes it.
     fn start(
-        &self,
+        self: &Arc<Self>,
         request: http::Request<RecvStream>,
         mut respond: SendResponse<Bytes>,
         peer: &Arc<Peer>,
         budget: &Arc<ConnectionBudget>,
+        #[allow(unused_variables)] connection: &mut Self::Connection,
     ) -> Option<CatchUnwind> {
         let (mut parts, body) = request.into_parts();
         let head = match wire::parse_request(&parts.method, &parts.headers) {
             Ok(head) => head,
             Err(rejection) => {
+                // gRPC-Web is one of the requests native gRPC refuses: checking for it here
+                // costs native calls nothing.
+                #[cfg(feature = "web")]
+                if let Some(web) = &self.config.web {
+                    if crate::web::is_web_request(&parts) {
+                        return self.start_web(web, parts, body, respond, peer, connection);
+                    }
+                }
                 let _ = respond.send_response(rejection.into_response(), true);
                 return None;
             }
@@ -104,13 +118,23 @@ impl Calls for Shared {
 
     /// Runs a call as a task of its own, tracked for shutdown; a panic inside fails only it.
     fn spawn(&self, call: CatchUnwind, connection: Arc<()>) {
+        self.spawn_tracked(async move {
+            let _connection = connection;
+            call.await
+        });
+    }
+}
+
+impl Shared {
+    /// Runs `work` as a task that shutdown waits for and, after the grace period, stops.
+    pub(super) fn spawn_tracked(&self, work: impl Future<Output = ()> + Send + 'static) {
         let running = self.calls.enter();
         let mut kill = self.calls.kill_rx.clone();
         tokio::spawn(async move {
-            let _running = (running, connection);
+            let _running = running;
             tokio::select! {
                 biased;
-                () = call => {}
+                () = work => {}
                 _ = kill.wait_for(|kill| *kill) => {}
             }
         });
@@ -121,7 +145,7 @@ impl Calls for Shared {
 /// (its stream is reset when the call's h2 handles are dropped) instead of the connection's
 /// task and every call on it.
 /// With interceptors, the call is also watched to its end for their `on_end`.
-pub(crate) struct CatchUnwind(ServerFuture, Option<Watched>);
+pub(crate) struct CatchUnwind(pub(super) ServerFuture, pub(super) Option<Watched>);
 
 impl Future for CatchUnwind {
     type Output = ();

@@ -12,6 +12,8 @@ mod call;
 mod compressed;
 mod config;
 mod dispatch;
+#[cfg(feature = "web")]
+mod grpc_web;
 mod guard;
 mod interceptor;
 mod outcome;

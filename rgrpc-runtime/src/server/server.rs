@@ -136,6 +136,9 @@ impl Server {
                         let settings = &self.shared.config.http2;
                         let stop = stop_rx.clone();
                         match accepted {
+                            #[cfg(feature = "web")]
+                            Incoming::Tcp(io, peer) if shared.serves_http1() => connections
+                                .spawn(super::grpc_web::serve_tcp(io, peer, shared, stop)),
                             Incoming::Tcp(io, peer) => connections
                                 .spawn(ServerConnection::new(io, peer, shared, settings, stop)),
                             #[cfg(feature = "_tls")]

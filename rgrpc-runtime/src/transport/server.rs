@@ -29,14 +29,19 @@ pub(crate) trait Calls: Send + Sync + 'static {
     /// handed to [`Calls::spawn`]. A panic inside must not escape its `poll`.
     type Call: Future<Output = ()> + Send + Unpin + 'static;
 
+    /// What a connection keeps for its calls besides the peer: `()` for native gRPC alone;
+    /// with gRPC-Web, the bridge its first web call opens (`server/grpc_web.rs`).
+    type Connection: Default + Send + Unpin + 'static;
+
     /// Starts a call on an accepted stream; `None` when it was answered at once (a rejected
     /// request head, say).
     fn start(
-        &self,
+        self: &Arc<Self>,
         request: http::Request<RecvStream>,
         respond: SendResponse<Bytes>,
         peer: &Arc<Peer>,
         budget: &Arc<ConnectionBudget>,
+        connection: &mut Self::Connection,
     ) -> Option<Self::Call>;
 
     /// A new connection's receive budget (see `transport::budget`).
@@ -103,6 +108,7 @@ where
             peer,
             budget,
             calls,
+            connection: C::Connection::default(),
             stop: Box::pin(async move {
                 let _ = stop.wait_for(|stop| *stop).await;
             }),
@@ -159,6 +165,7 @@ pub(crate) struct ServerConnection<T, C: Calls> {
     /// What this connection's calls may hold of incomplete messages.
     budget: Arc<ConnectionBudget>,
     calls: Arc<C>,
+    connection: C::Connection,
     stop: Stop,
     /// Calls accepted this round, not yet polled.
     batch: Vec<C::Call>,
@@ -227,9 +234,14 @@ where
             loop {
                 match conn.poll_accept(cx) {
                     Poll::Ready(Some(Ok((request, respond)))) => {
-                        if let Some(call) =
-                            self.calls.start(request, respond, &self.peer, &self.budget)
-                        {
+                        let started = self.calls.start(
+                            request,
+                            respond,
+                            &self.peer,
+                            &self.budget,
+                            &mut self.connection,
+                        );
+                        if let Some(call) = started {
                             self.batch.push(call);
                         }
                     }

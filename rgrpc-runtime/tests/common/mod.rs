@@ -15,6 +15,9 @@ use rgrpc_runtime::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+pub mod tools;
+pub mod web;
+
 pub use crate::gen::echo::{EchoRequest, EchoResponse};
 pub use crate::gen::echo_rgrpc::{Echo, EchoClient, EchoServer};
 
@@ -302,6 +305,20 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The server reports, for call `name`, both that its cancellation fired and that the
+/// handler's future was dropped.
+pub async fn assert_handler_cancelled(server: &mut TestServer, name: &str) {
+    let mut events = vec![server.next_event().await, server.next_event().await];
+    events.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(
+        events,
+        vec![
+            Some(Event::Cancelled(name.into())),
+            Some(Event::Dropped(name.into()))
+        ]
+    );
 }
 
 pub fn echo(message: &str) -> EchoRequest {
