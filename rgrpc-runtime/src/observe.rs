@@ -360,17 +360,70 @@ pub(crate) fn client_call(
     Some(observed)
 }
 
-/// Reports a call's end exactly once: through [`end`](Self::end), or, if the call is dropped
-/// first, on drop as `CANCELLED` (or `DEADLINE_EXCEEDED` once the deadline has passed).
+/// What hears a call's end besides its observer: a server's interceptors
+/// ([`crate::server::ServerInterceptor::on_end`]). One per server, shared by its calls.
+pub(crate) trait EndHook: Send + Sync + 'static {
+    /// The call at `method` ended with `status` (`None`: OK) after `duration`.
+    fn call_ended(&self, method: &str, status: Option<&Status>, duration: Duration);
+}
+
+/// A call's end hook, with what it reports: the method and when the call started.
+pub(crate) struct EndHooks {
+    hook: Arc<dyn EndHook>,
+    method: http::uri::PathAndQuery,
+    start: Instant,
+}
+
+impl EndHooks {
+    pub(crate) fn new(hook: Arc<dyn EndHook>, method: http::uri::PathAndQuery) -> EndHooks {
+        EndHooks {
+            hook,
+            method,
+            start: Instant::now(),
+        }
+    }
+
+    fn ended(self, status: Option<&Status>) {
+        self.hook
+            .call_ended(self.method.path(), status, self.start.elapsed());
+    }
+}
+
+impl fmt::Debug for EndHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndHooks")
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reports a call's end exactly once, to its observer and its end hooks (each optional):
+/// through [`end`](Self::end), or, if the call is dropped first, on drop as `CANCELLED` (or
+/// `DEADLINE_EXCEEDED` once the deadline has passed). With neither, it is two `None`s and
+/// does nothing.
 #[derive(Debug, Default)]
 pub(crate) struct EndGuard {
     observed: Option<Observed>,
+    hooks: Option<EndHooks>,
     deadline: Option<Instant>,
 }
 
 impl EndGuard {
     pub(crate) fn new(observed: Option<Observed>, deadline: Option<Instant>) -> EndGuard {
-        EndGuard { observed, deadline }
+        EndGuard {
+            observed,
+            hooks: None,
+            deadline,
+        }
+    }
+
+    /// A server call's guard: its observer and its interceptors' end hooks.
+    pub(crate) fn server(observed: Option<Observed>, hooks: Option<EndHooks>) -> EndGuard {
+        EndGuard {
+            observed,
+            hooks,
+            deadline: None,
+        }
     }
 
     /// The call's observer, for its message events.
@@ -378,25 +431,39 @@ impl EndGuard {
         self.observed.as_ref()
     }
 
+    /// Whether anything hears the call's end (so a status is worth building for it).
+    pub(crate) fn is_heard(&self) -> bool {
+        self.observed.is_some() || self.hooks.is_some()
+    }
+
     /// The call ended with `status` (`None`: OK).
     pub(crate) fn end(&mut self, status: Option<&Status>) {
         if let Some(observed) = self.observed.take() {
             observed.ended(status);
         }
+        if let Some(hooks) = self.hooks.take() {
+            hooks.ended(status);
+        }
+    }
+
+    /// Disarms the guard, handing back what it would have reported to.
+    pub(crate) fn into_parts(mut self) -> (Option<Observed>, Option<EndHooks>) {
+        (self.observed.take(), self.hooks.take())
     }
 }
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
-        if let Some(observed) = self.observed.take() {
-            let status = match self.deadline {
-                Some(deadline) if deadline <= Instant::now() => {
-                    Status::local_deadline("deadline exceeded")
-                }
-                _ => Status::cancelled("the call was dropped before it ended"),
-            };
-            observed.ended(Some(&status));
+        if !self.is_heard() {
+            return;
         }
+        let status = match self.deadline {
+            Some(deadline) if deadline <= Instant::now() => {
+                Status::local_deadline("deadline exceeded")
+            }
+            _ => Status::cancelled("the call was dropped before it ended"),
+        };
+        self.end(Some(&status));
     }
 }
 

@@ -376,6 +376,79 @@ async fn both_sides_observe_status_and_duration() {
         drop(stream);
         let seen = client_seen.wait_for(4).await;
         assert_eq!(seen[3].1, Code::Cancelled);
+        // And on the server, where the client's reset ends it.
+        let seen = server_seen.wait_for(4).await;
+        assert_eq!(seen[3].1, Code::Cancelled, "{seen:?}");
+    })
+    .await
+}
+
+/// An observer that records each call's path and how it ended.
+#[derive(Clone, Default)]
+struct Ends(Outcomes);
+
+struct EndsCall(Outcomes, String);
+
+impl rgrpc_runtime::observe::Observer for Ends {
+    fn call_started(
+        &self,
+        call: &rgrpc_runtime::observe::CallInfo<'_>,
+    ) -> Option<Arc<dyn rgrpc_runtime::observe::CallObserver>> {
+        Some(Arc::new(EndsCall(self.0.clone(), call.path().to_owned())))
+    }
+}
+
+impl rgrpc_runtime::observe::CallObserver for EndsCall {
+    fn call_ended(&self, end: &rgrpc_runtime::observe::CallEnd<'_>) {
+        self.0
+             .0
+             .0
+            .lock()
+            .expect("lock")
+            .push((self.1.clone(), end.code(), end.duration()));
+        self.0 .0 .1.notify_waiters();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_observer_and_the_interceptors_hear_the_same_ends() {
+    bounded(async {
+        for asynchronous in [false, true] {
+            let observed = Ends::default();
+            let intercepted = Outcomes::default();
+            let (uri, _) = probe_server({
+                let (observed, intercepted) = (observed.clone(), intercepted.clone());
+                |b| {
+                    b.observer(observed)
+                        .interceptor(intercepted)
+                        .interceptor(Refuse {
+                            method: "/rgrpc.test.Echo/Unary",
+                            asynchronous,
+                        })
+                }
+            })
+            .await;
+            let client = client(&uri).await;
+            let err = client.unary(echo("")).await.unwrap_err();
+            assert_eq!(err.code(), Code::PermissionDenied);
+            let mut stream = client
+                .server_stream(common::EchoRequest {
+                    count: 1,
+                    ..echo("")
+                })
+                .await
+                .expect("stream");
+            while stream.message().await.expect("message").is_some() {}
+            let want = [
+                ("/rgrpc.test.Echo/Unary", Code::PermissionDenied),
+                ("/rgrpc.test.Echo/ServerStream", Code::Ok),
+            ];
+            for seen in [observed.0.wait_for(2).await, intercepted.wait_for(2).await] {
+                let got: Vec<(&str, Code)> =
+                    seen.iter().map(|(m, c, _)| (m.as_str(), *c)).collect();
+                assert_eq!(got, want, "async={asynchronous}");
+            }
+        }
     })
     .await
 }

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::codec::compression::Accepted as AcceptedEncodings;
 use crate::codec::CompressionEncoding;
-use crate::observe::Observed;
+use crate::observe::{EndHooks, Observed};
 use crate::request::CallContext;
 use crate::transport::budget::ConnectionBudget;
 
@@ -24,6 +24,8 @@ pub(crate) struct Accepted {
     pub(crate) context: CallContext,
     /// The call's observer, if the server has one and it wants this call.
     pub(crate) observed: Option<Observed>,
+    /// The server's interceptors' end hooks, if it has interceptors.
+    pub(crate) hooks: Option<EndHooks>,
     /// Charged for what the call buffers of incomplete request messages.
     pub(crate) budget: std::sync::Arc<ConnectionBudget>,
 }

@@ -10,8 +10,7 @@ use tokio::sync::mpsc;
 
 use super::config::Config;
 use super::dispatch::{CallTracker, Shared};
-use super::interceptor::ServerInterceptor;
-use super::outcome;
+use super::interceptor::{Interceptors, ServerInterceptor};
 use super::router::{Router, Service};
 use super::server::{Listener, Server};
 use crate::codec::CompressionEncoding;
@@ -356,9 +355,6 @@ impl ServerBuilder {
         let this = self.with_reflection()?;
         #[cfg(not(feature = "reflection"))]
         let this = self;
-        if !this.interceptors.is_empty() {
-            outcome::enable();
-        }
         Ok(Server::new(
             listener,
             Shared {
@@ -367,7 +363,7 @@ impl ServerBuilder {
                     send: Arc::new(Budget::new(this.config.send_buffer)),
                 },
                 router: this.router,
-                interceptors: this.interceptors.into(),
+                interceptors: Interceptors::new(this.interceptors),
                 config: this.config,
                 calls: CallTracker::default(),
             },

@@ -51,7 +51,7 @@ impl ServerCall {
     /// Answers at once with `status`, as a trailers-only response.
     pub fn reject(mut self, status: Status) -> ServerFuture {
         send_trailers_only(&mut self.0.respond, &status);
-        EndGuard::new(self.0.observed.take(), None).end(Some(&status));
+        EndGuard::server(self.0.observed.take(), self.0.hooks.take()).end(Some(&status));
         // A zero-sized future: boxing it does not allocate.
         Box::pin(std::future::ready(()))
     }
@@ -100,7 +100,7 @@ impl ServerCall {
     }
 
     /// Runs a client-streaming handler for `method`.
-    pub fn client_streaming<C, F, Fut>(self, _method: &Method<C>, handler: F) -> ServerFuture
+    pub fn client_streaming<C, F, Fut>(mut self, _method: &Method<C>, handler: F) -> ServerFuture
     where
         C: MethodCodec,
         F: FnOnce(Request<Streaming<C::Request>>) -> Fut + Send + 'static,
@@ -109,7 +109,7 @@ impl ServerCall {
         Box::pin(async move {
             let (deadline, compression) = (self.0.deadline, self.0.compression);
             let budget = self.0.budget.clone();
-            let mut end = EndGuard::new(self.0.observed.clone(), None);
+            let mut end = EndGuard::server(self.0.observed.clone(), self.0.hooks.take());
             let cancel = Cancellation::new();
             let (request, mut respond) = self.into_streaming::<C::Server>(&cancel);
             let outcome = guard(
@@ -142,8 +142,9 @@ impl ServerCall {
                 context,
                 budget,
                 observed,
+                hooks,
             } = self.0;
-            let mut end = EndGuard::new(observed, None);
+            let mut end = EndGuard::server(observed, hooks);
             let cancel = Cancellation::new();
             let out = Outbound::new(respond, compression, end.observed().cloned());
             let sender = ResponseSender::new(out.clone(), encode_with::<C::Server>);
@@ -178,7 +179,7 @@ impl ServerCall {
     }
 
     /// Runs a bidirectional-streaming handler for `method`.
-    pub fn streaming<C, F, Fut>(self, _method: &Method<C>, handler: F) -> ServerFuture
+    pub fn streaming<C, F, Fut>(mut self, _method: &Method<C>, handler: F) -> ServerFuture
     where
         C: MethodCodec,
         F: FnOnce(Request<Streaming<C::Request>>, ResponseSender<C::Response>) -> Fut
@@ -188,7 +189,7 @@ impl ServerCall {
     {
         Box::pin(async move {
             let (deadline, compression) = (self.0.deadline, self.0.compression);
-            let mut end = EndGuard::new(self.0.observed.clone(), None);
+            let mut end = EndGuard::server(self.0.observed.clone(), self.0.hooks.take());
             let cancel = Cancellation::new();
             let (request, respond) = self.into_streaming::<C::Server>(&cancel);
             let out = Outbound::new(respond, compression, end.observed().cloned());

@@ -16,7 +16,7 @@ use tokio::sync::{watch, Notify};
 
 use super::accepted::{Accepted, Compression};
 use super::config::Config;
-use super::interceptor::{self, ServerChain, Watched};
+use super::interceptor::{self, Interceptors};
 use super::router::Router;
 use super::{ServerCall, ServerFuture};
 use crate::observe;
@@ -30,7 +30,7 @@ use crate::wire;
 pub(crate) struct Shared {
     pub(crate) router: Router,
     /// Empty: calls go straight to the router (one branch).
-    pub(crate) interceptors: ServerChain,
+    pub(crate) interceptors: Interceptors,
     pub(crate) config: Config,
     pub(crate) calls: CallTracker,
     /// What all connections together may hold (`transport::budget`).
@@ -98,14 +98,14 @@ impl Calls for Shared {
             },
             budget: budget.clone(),
             observed,
+            hooks: None,
         };
         if !self.interceptors.is_empty() {
-            let (call, watched) =
-                interceptor::start(&self.interceptors, &self.router, parts.uri, accepted);
-            return Some(CatchUnwind(call, Some(watched)));
+            let call = interceptor::start(&self.interceptors, &self.router, parts.uri, accepted);
+            return Some(CatchUnwind(call));
         }
         let call = ServerCall(accepted);
-        Some(CatchUnwind(self.router.route(parts.uri.path(), call), None))
+        Some(CatchUnwind(self.router.route(parts.uri.path(), call)))
     }
 
     fn connection_budget(&self) -> Arc<ConnectionBudget> {
@@ -144,25 +144,19 @@ impl Shared {
 /// A call's work, polled so that a panic that escaped the call's own guard ends that call
 /// (its stream is reset when the call's h2 handles are dropped) instead of the connection's
 /// task and every call on it.
-/// With interceptors, the call is also watched to its end for their `on_end`.
-pub(crate) struct CatchUnwind(pub(super) ServerFuture, pub(super) Option<Watched>);
+pub(crate) struct CatchUnwind(pub(super) ServerFuture);
 
 impl Future for CatchUnwind {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let CatchUnwind(call, watched) = &mut *self;
-        let mut poll =
-            || match std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
-                Ok(poll) => poll,
-                Err(_) => {
-                    tracing::error!("a call panicked outside its handler; its stream is reset");
-                    Poll::Ready(())
-                }
-            };
-        match watched {
-            None => poll(),
-            Some(watched) => watched.poll(poll),
+        let call = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(_) => {
+                tracing::error!("a call panicked outside its handler; its stream is reset");
+                Poll::Ready(())
+            }
         }
     }
 }

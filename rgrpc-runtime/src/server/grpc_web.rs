@@ -43,24 +43,19 @@ impl Shared {
         drop(parts);
         let bridge = link.cell();
         let (shared, peer, web) = (self.clone(), peer.clone(), web.clone());
-        Some(CatchUnwind(
-            Box::pin(async move {
-                let opened = bridge
-                    .get_or_try_init(|| open_bridge(shared, peer))
-                    .await
-                    .cloned();
-                match opened {
-                    Ok(upstream) => {
-                        web::serve_h2_stream(prepared, body, respond, upstream, web).await
-                    }
-                    Err(e) => {
-                        let status = Status::unavailable(format!("gRPC-Web bridge failed: {e}"));
-                        let _ = respond.send_response(wire::trailers_only(&status), true);
-                    }
+        Some(CatchUnwind(Box::pin(async move {
+            let opened = bridge
+                .get_or_try_init(|| open_bridge(shared, peer))
+                .await
+                .cloned();
+            match opened {
+                Ok(upstream) => web::serve_h2_stream(prepared, body, respond, upstream, web).await,
+                Err(e) => {
+                    let status = Status::unavailable(format!("gRPC-Web bridge failed: {e}"));
+                    let _ = respond.send_response(wire::trailers_only(&status), true);
                 }
-            }),
-            None,
-        ))
+            }
+        })))
     }
 }
 

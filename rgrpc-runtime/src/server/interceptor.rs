@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::uri::PathAndQuery;
 use tokio::time::Instant;
@@ -12,12 +13,11 @@ use tokio::time::Instant;
 use super::accepted::{Accepted, Compression};
 use super::call::{ServerCall, ServerFuture};
 use super::guard::deadline_status;
-use super::outcome::{Noted, Tap};
 use super::respond::send_trailers_only;
 use super::router::Router;
 use crate::intercept::{self, CallOutcome, ChainWait, Chained, Intercepted, Step};
 use crate::metadata::MetadataMap;
-use crate::observe::Observed;
+use crate::observe::{EndGuard, EndHook, EndHooks};
 use crate::request::CallContext;
 use crate::transport::budget::ConnectionBudget;
 use crate::transport::Peer;
@@ -138,17 +138,54 @@ impl Step<ServerCallHead> for dyn ServerInterceptor {
     }
 }
 
-/// A server's interceptors, shared by every connection.
-pub(crate) type ServerChain = Arc<[Arc<dyn ServerInterceptor>]>;
+/// A server's interceptors, shared by every connection: the chain calls run through, and
+/// the end hook that tells each interceptor how its calls ended (made once, so a call pays
+/// an `Arc` clone for it, not an allocation).
+pub(crate) struct Interceptors {
+    chain: Arc<[Arc<dyn ServerInterceptor>]>,
+    ends: Arc<dyn EndHook>,
+}
+
+impl Interceptors {
+    pub(crate) fn new(list: Vec<Arc<dyn ServerInterceptor>>) -> Interceptors {
+        let chain: Arc<[Arc<dyn ServerInterceptor>]> = list.into();
+        Interceptors {
+            ends: Arc::new(ChainEnds(chain.clone())),
+            chain,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chain.is_empty()
+    }
+}
+
+/// Tells every interceptor of a chain how a call ended ([`ServerInterceptor::on_end`]).
+struct ChainEnds(Arc<[Arc<dyn ServerInterceptor>]>);
+
+impl EndHook for ChainEnds {
+    fn call_ended(&self, method: &str, status: Option<&Status>, duration: Duration) {
+        let outcome = CallOutcome {
+            method,
+            error: status.filter(|s| s.code() != crate::Code::Ok),
+            duration,
+        };
+        for interceptor in self.0.iter() {
+            interceptor.on_end(&outcome);
+        }
+    }
+}
 
 /// A call through the server's interceptors: runs the chain on its head, then routes it
-/// (or answers the refusal). Returns the call's work and what observes its end.
+/// (or answers the refusal). Every call that reaches the chain, refused or not, reports
+/// its end to the interceptors through the same [`EndGuard`] the runners end observed
+/// calls with.
 pub(crate) fn start(
-    chain: &ServerChain,
+    interceptors: &Interceptors,
     router: &Router,
     uri: http::Uri,
     accepted: Accepted,
-) -> (ServerFuture, Watched) {
+) -> ServerFuture {
     let uri = uri.into_parts();
     let authority = uri.authority;
     let path = uri
@@ -163,15 +200,10 @@ pub(crate) fn start(
         compression,
         context,
         observed,
+        hooks: _,
         budget,
     } = accepted;
-    let mut watched = Watched {
-        chain: chain.clone(),
-        method: path.clone(),
-        started: Instant::now(),
-        tap: Tap::new(),
-        reported: false,
-    };
+    let hooks = EndHooks::new(interceptors.ends.clone(), path.clone());
     let client_deadline = deadline;
     let head = ServerCallHead {
         path,
@@ -186,45 +218,50 @@ pub(crate) fn start(
         respond,
         max_receive,
         compression,
-        observed,
+        end: EndGuard::server(observed, Some(hooks)),
         budget,
     };
-    match intercept::run(chain, head) {
-        Chained::Done(Ok(head)) => (route(router, rest, head), watched),
+    match intercept::run(&interceptors.chain, head) {
+        Chained::Done(Ok(head)) => route(router, rest, head),
         Chained::Done(Err(status)) => {
-            let mut respond = rest.respond;
+            let Rest {
+                mut respond,
+                mut end,
+                ..
+            } = rest;
             send_trailers_only(&mut respond, &status);
-            // Sent outside an observed poll: note it here.
-            watched.tap.noted = Noted::Err(status);
+            end.end(Some(&status));
             // A zero-sized future: boxing it does not allocate.
-            (Box::pin(std::future::ready(())), watched)
+            Box::pin(std::future::ready(()))
         }
         Chained::Waiting(wait) => {
             // While the interceptors decide, the call is held to the client's deadline.
             let deadline = deadline_sleep(client_deadline);
-            let waiting = Waiting {
+            Box::pin(Waiting {
                 wait,
                 rest: Some(rest),
                 router: router.clone(),
                 routed: None,
                 deadline,
-            };
-            (Box::pin(waiting), watched)
+            })
         }
     }
 }
 
-/// What a call needs besides its head to be routed after its interceptors.
+/// What a call needs besides its head to be routed after its interceptors. Its end guard
+/// reports a call dropped while it waits (the client reset it, the server stopped) as
+/// CANCELLED.
 struct Rest {
     body: h2::RecvStream,
     respond: h2::server::SendResponse<bytes::Bytes>,
     max_receive: usize,
     compression: Compression,
-    observed: Option<Observed>,
+    end: EndGuard,
     budget: Arc<ConnectionBudget>,
 }
 
 fn route(router: &Router, rest: Rest, head: ServerCallHead) -> ServerFuture {
+    let (observed, hooks) = rest.end.into_parts();
     let call = ServerCall(Accepted {
         headers: head.metadata.into_headers(),
         body: rest.body,
@@ -236,7 +273,8 @@ fn route(router: &Router, rest: Rest, head: ServerCallHead) -> ServerFuture {
             peer: head.peer,
             extensions: head.extensions,
         },
-        observed: rest.observed,
+        observed,
+        hooks,
         budget: rest.budget,
     });
     router.route(head.path.path(), call)
@@ -270,11 +308,15 @@ impl Future for Waiting {
                 return Poll::Ready(());
             };
             if rest.respond.poll_reset(cx).is_ready() {
+                // Dropping `rest` reports the call as CANCELLED.
+                this.rest = None;
                 return Poll::Ready(());
             }
             if let Some(sleep) = &mut this.deadline {
                 if sleep.as_mut().poll(cx).is_ready() {
-                    send_trailers_only(&mut rest.respond, &deadline_status());
+                    let status = deadline_status();
+                    send_trailers_only(&mut rest.respond, &status);
+                    rest.end.end(Some(&status));
                     return Poll::Ready(());
                 }
             }
@@ -289,69 +331,11 @@ impl Future for Waiting {
                 Ok(head) => this.routed = Some(route(&this.router, rest, head)),
                 Err(status) => {
                     send_trailers_only(&mut rest.respond, &status);
+                    rest.end.end(Some(&status));
                     return Poll::Ready(());
                 }
             }
         }
-    }
-}
-
-/// Observes one intercepted call to its end and tells every interceptor how it went
-/// ([`ServerInterceptor::on_end`]); a call dropped before it sent a status (the client
-/// reset it, or the server stopped) ends as CANCELLED.
-pub(crate) struct Watched {
-    chain: ServerChain,
-    method: PathAndQuery,
-    started: Instant,
-    tap: Tap,
-    reported: bool,
-}
-
-impl Watched {
-    /// One poll of the watched call, with its status noted; reports when it is done.
-    pub(crate) fn poll(&mut self, poll: impl FnOnce() -> Poll<()>) -> Poll<()> {
-        let result = self.tap.observe(poll);
-        if result.is_ready() {
-            self.report();
-        }
-        result
-    }
-
-    fn report(&mut self) {
-        if std::mem::replace(&mut self.reported, true) {
-            return;
-        }
-        let cancelled;
-        let error = match &self.tap.noted {
-            Noted::Ok => None,
-            Noted::Err(status) => Some(status),
-            Noted::Nothing => {
-                cancelled = Status::cancelled("the call ended before it sent a status");
-                Some(&cancelled)
-            }
-        };
-        let outcome = CallOutcome {
-            method: self.method.path(),
-            error,
-            duration: self.started.elapsed(),
-        };
-        for interceptor in self.chain.iter() {
-            interceptor.on_end(&outcome);
-        }
-    }
-}
-
-impl Drop for Watched {
-    fn drop(&mut self) {
-        self.report();
-    }
-}
-
-impl std::fmt::Debug for Watched {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watched")
-            .field("method", &self.method)
-            .finish_non_exhaustive()
     }
 }
 

@@ -16,7 +16,6 @@ mod dispatch;
 mod grpc_web;
 mod guard;
 mod interceptor;
-mod outcome;
 mod respond;
 mod router;
 mod sender;

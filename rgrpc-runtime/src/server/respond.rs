@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use super::accepted::Compression;
 use super::guard::{deadline_status, panic_status, reset_status, Outcome};
-use super::outcome;
 use crate::codec::{framing, Codec};
 use crate::metadata::names;
 use crate::observe::{EndGuard, Observed};
@@ -33,8 +32,9 @@ pub(crate) fn finish_unary<C: Codec>(
         Outcome::DeadlineExceeded => Some(deadline_status()),
         Outcome::Panicked => Some(panic_status()),
         Outcome::Reset => {
-            // Nothing to send; a status only for an observer, so none is built without one.
-            if end.observed().is_some() {
+            // Nothing to send; a status only for what hears the end, so none is built
+            // without one.
+            if end.is_heard() {
                 end.end(Some(&reset_status()));
             }
             return;
@@ -82,7 +82,6 @@ fn send_unary<C: Codec>(
     }
     let mut trailers = trailers.into_outgoing();
     wire::write_ok(&mut trailers);
-    outcome::note(Ok(()));
     let _ = stream.send_trailers(trailers);
     None
 }
@@ -90,6 +89,5 @@ fn send_unary<C: Codec>(
 /// A response that is only a HEADERS frame with END_STREAM, carrying the status
 /// (PROTOCOL-HTTP2, "Trailers-Only").
 pub(crate) fn send_trailers_only(respond: &mut SendResponse<Bytes>, status: &Status) {
-    outcome::note(Err(status));
     let _ = respond.send_response(wire::trailers_only(status), true);
 }

@@ -12,7 +12,6 @@ use http::HeaderMap;
 
 use super::accepted::Compression;
 use super::guard::{deadline_status, panic_status, reset_status, Closed, Outcome};
-use super::outcome;
 use crate::codec::CompressionEncoding;
 use crate::metadata::names;
 use crate::metadata::MetadataMap;
@@ -129,7 +128,6 @@ impl Outbound {
     /// trailers-only HEADERS frame.
     pub(crate) fn finish(&mut self, status: Result<(), Status>, why: Closed) {
         self.close(why);
-        outcome::note(status.as_ref().map(|_| ()));
         let mut trailers = HeaderMap::new();
         std::mem::take(&mut self.trailers).write_to(&mut trailers);
         match &status {
@@ -266,7 +264,7 @@ pub(crate) fn finish_streaming(
         Outcome::DeadlineExceeded => (Err(deadline_status()), Closed::Deadline),
         Outcome::Panicked => (Err(panic_status()), Closed::Finished),
         Outcome::Reset => {
-            if end.observed().is_some() {
+            if end.is_heard() {
                 end.end(Some(&reset_status()));
             }
             return;

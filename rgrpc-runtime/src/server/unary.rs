@@ -157,7 +157,7 @@ where
             compression: call.compression,
             max_receive: call.max_receive,
             budget: call.budget,
-            end: EndGuard::new(call.observed, None),
+            end: EndGuard::server(call.observed, call.hooks),
             codec: PhantomData,
         }
     }
